@@ -1,0 +1,33 @@
+# The two commands: `make dev` (the API on http://127.0.0.1:8000) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install dev test lint build clean
+
+install: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_worker/requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	@# pymatting compiles with numba on first import (~30 s): pay it once here, not in a test or a request.
+	$(BIN)/python -c "import rembg.bg"
+	touch $@
+
+dev: $(STAMP)
+	$(BIN)/imgapi dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/sam validate --lint
+
+# Zip functions and the layer only; the image worker needs Docker (`sam build` builds everything where Docker runs).
+build: $(STAMP)
+	$(BIN)/sam build LoginFunction ComboSubmitFunction JobsFunction ConfigsFunction
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache

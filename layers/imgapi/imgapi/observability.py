@@ -1,0 +1,17 @@
+"""Powertools Logger, Tracer and Metrics: one instance of each per process.
+
+The service name comes from POWERTOOLS_SERVICE_NAME, which template.yaml sets per function.
+"""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="imgapi")
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: E402
+
+
+def job_metric(name: str, operation: str, value: float = 1, unit: str = MetricUnit.Count) -> None:
+    """One metric with its own `operation` dimension (a batch may mix operations, so no shared dimensions)."""
+    with single_metric(name=name, unit=unit, value=value, namespace="imgapi") as metric:
+        metric.add_dimension(name="operation", value=operation)

@@ -1,0 +1,37 @@
+"""The image bucket: where inputs and results live, and presigned access to them."""
+from __future__ import annotations
+
+from . import aws
+from .settings import get_settings
+
+UPLOADS_PREFIX = "uploads/"
+RESULTS_PREFIX = "results/"
+
+
+def input_key(owner: str, task_id: str, extension: str) -> str:
+    return f"{UPLOADS_PREFIX}{owner}/{task_id}/input.{extension}"
+
+
+def result_key(owner: str, task_id: str, extension: str) -> str:
+    return f"{RESULTS_PREFIX}{owner}/{task_id}/result.{extension}"
+
+
+def put_object(key: str, data: bytes, content_type: str) -> None:
+    aws.client("s3").put_object(Bucket=get_settings().bucket, Key=key, Body=data, ContentType=content_type)
+
+
+def get_object(key: str) -> bytes:
+    return aws.client("s3").get_object(Bucket=get_settings().bucket, Key=key)["Body"].read()
+
+
+def delete_object(key: str) -> None:
+    aws.client("s3").delete_object(Bucket=get_settings().bucket, Key=key)
+
+
+def presigned_get_url(key: str, *, filename: str | None = None, ttl_seconds: int | None = None) -> str:
+    params = {"Bucket": get_settings().bucket, "Key": key}
+    if filename:
+        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    return aws.client("s3").generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=ttl_seconds or get_settings().presign_ttl_seconds
+    )

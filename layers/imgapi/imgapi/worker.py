@@ -1,0 +1,89 @@
+"""The image worker: takes a queued job through its state machine and runs its operation locally."""
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
+
+from . import jobs, storage
+from .errors import JobFailure
+from .job_queue import task_id_of
+from .observability import job_metric, logger
+from .pipeline import ImageOutput, run_combo, run_remove_bg
+from .removal_configs import config_from_dict
+from .settings import get_settings
+
+
+def _input_bytes(job: dict) -> bytes:
+    try:
+        return storage.get_object(job["input_key"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            raise JobFailure("the input image is no longer in storage (expired or deleted); submit it again",
+                             code="input_missing") from exc
+        raise
+
+
+def _run_combo(job: dict, data: bytes) -> ImageOutput:
+    params = job["params"]
+    return run_combo(data, params["enhance_level"], config_from_dict(params["config"]),
+                     max_edge=get_settings().max_output_edge)
+
+
+def _run_remove_bg(job: dict, data: bytes) -> ImageOutput:
+    return run_remove_bg(data, config_from_dict(job["params"]["config"]))
+
+
+OPERATIONS = {"combo": _run_combo, "remove_bg": _run_remove_bg}
+
+
+def run_job(job: dict) -> list[dict]:
+    operation = OPERATIONS.get(job["operation"])
+    if operation is None:
+        raise JobFailure(f"the image worker cannot run operation {job['operation']!r}", code="bad_operation")
+    output = operation(job, _input_bytes(job))
+    key = storage.result_key(job["owner"], job["task_id"], output.extension)
+    storage.put_object(key, output.data, output.content_type)
+    return [{"key": key, **output.describe()}]
+
+
+def _record_outcome(job: dict, outcome: str, started: float) -> None:
+    job_metric(f"Jobs{outcome}", job["operation"])
+    job_metric("JobDuration", job["operation"], round(time.monotonic() - started, 3), MetricUnit.Seconds)
+
+
+def handle_record(record: SQSRecord) -> None:
+    """Process one queue message. Raising leaves the message for SQS to redeliver (and finally dead-letter)."""
+    task_id = task_id_of(record.body)  # an unreadable message raises: it ends in the DLQ
+    attempt = int(record.attributes.approximate_receive_count)
+    logger.set_correlation_id(task_id)
+    logger.append_keys(task_id=task_id, attempt=attempt)
+    job = jobs.claim(task_id, attempt)
+    if job is None:
+        logger.info("nothing to do: the job is finished, unknown, or taken by a newer delivery")
+        return
+    started = time.monotonic()
+    try:
+        results = run_job(job)
+    except JobFailure as failure:
+        jobs.fail(task_id, failure.reason, code=failure.code, attempt=attempt)
+        logger.warning("job failed", extra={"reason": failure.reason, "code": failure.code})
+        _record_outcome(job, "Failed", started)
+        return
+    except Exception as exc:
+        if attempt >= get_settings().max_receive_count:
+            jobs.fail(task_id, f"gave up after {attempt} attempts; last error: {type(exc).__name__}: {exc}",
+                      code="retries_exhausted", attempt=attempt)
+            _record_outcome(job, "Failed", started)
+            logger.exception("job failed for good; its message goes to the dead-letter queue")
+        else:
+            jobs.record_attempt_error(task_id, attempt, f"{type(exc).__name__}: {exc}")
+            logger.exception("attempt failed; SQS will redeliver")
+        raise
+    if jobs.complete(task_id, attempt, results):
+        logger.info("job completed", extra={"result": results[0]})
+        _record_outcome(job, "Completed", started)
+    else:
+        logger.warning("finished, but a newer delivery owns the job now; its outcome stands")

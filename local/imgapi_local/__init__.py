@@ -1,0 +1,1 @@
+"""Developer tooling that never ships to Lambda: the `imgapi` command and the local stack."""

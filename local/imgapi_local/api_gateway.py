@@ -1,0 +1,53 @@
+"""API Gateway (HTTP API) in-process: route a request to the function template.yaml names, as a v2 event."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from .events import LambdaContext, http_event
+from .handlers import load_handler
+from .template import Route, functions, http_routes
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    function: str | None = None
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+class LocalHttpApi:
+    def __init__(self, template: dict):
+        self.routes: list[Route] = http_routes(template)
+        self.specs = {spec.logical_id: spec for spec in functions(template)}
+
+    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is not None:
+                return route, params
+        return None
+
+    def invoke(self, method: str, path: str, *, query: str = "", headers: dict | None = None, body: bytes = b"") -> HttpResponse:
+        found = self.route(method, path)
+        if found is None:
+            return HttpResponse(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+        route, params = found
+        spec = self.specs[route.function]
+        event = http_event(method, path, route_key=f"{route.method} {route.path}", path_parameters=params or None,
+                           query=query, headers=headers, body=body)
+        timeout = int(spec.properties.get("Timeout", 30))
+        result = load_handler(spec)(event, LambdaContext(route.function, timeout, int(spec.properties.get("MemorySize", 512))))
+        raw = result.get("body") or ""
+        data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
+        out_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[key.lower()] = ", ".join(values)
+        return HttpResponse(int(result.get("statusCode", 200)), out_headers, data, route.function)

@@ -1,0 +1,124 @@
+"""The `imgapi` command: run the worker's pipelines on local files, manage users, run the local stack."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from imgapi.enhance import LEVELS
+    from imgapi.errors import ApiError, JobFailure
+    from imgapi.pipeline import run_combo, run_remove_bg
+    from imgapi.removal_configs import parse_config
+    from imgapi.settings import get_settings
+
+    try:
+        config = parse_config({"model": args.model} if args.model else {})
+        data = Path(args.input).read_bytes()
+        if args.operation == "combo":
+            if args.enhance_level not in LEVELS:
+                raise JobFailure(f"--enhance-level must be one of {', '.join(LEVELS)}")
+            output = run_combo(data, args.enhance_level, config, max_edge=get_settings().max_output_edge)
+        else:
+            output = run_remove_bg(data, config)
+    except (JobFailure, ApiError) as exc:
+        print(f"imgapi: {getattr(exc, 'reason', None) or getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"imgapi: {exc}", file=sys.stderr)
+        return 1
+    Path(args.output).write_bytes(output.data)
+    print(f"{args.output}: {output.width}x{output.height} {output.content_type}, {len(output.data)} bytes")
+    return 0
+
+
+def _users_table_from_stack(stack: str) -> str:
+    import boto3
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    for output in outputs:
+        if output["OutputKey"] == "UsersTableName":
+            return output["OutputValue"]
+    raise SystemExit(f"imgapi: stack {stack} has no UsersTableName output")
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    if args.stack:
+        os.environ["USERS_TABLE"] = _users_table_from_stack(args.stack)
+    elif args.table:
+        os.environ["USERS_TABLE"] = args.table
+    if not os.environ.get("USERS_TABLE"):
+        print("imgapi: say which users table: --stack NAME (a deployed stack), --table NAME, or USERS_TABLE", file=sys.stderr)
+        return 2
+    from imgapi import users
+    from imgapi.errors import ApiError
+
+    try:
+        if args.action == "add":
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                password = getpass.getpass(f"password for {args.username}: ")
+            users.create_user(args.username, password)
+            print(f"user {args.username} created")
+        elif args.action == "remove":
+            users.delete_user(args.username)
+            print(f"user {args.username} removed")
+        else:
+            for name in users.list_usernames():
+                print(name)
+    except ApiError as exc:
+        print(f"imgapi: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from .devserver import serve
+
+    return serve(port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgapi", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    process = commands.add_parser("process", help="run a pipeline on a local file, exactly as the image worker does")
+    process.add_argument("operation", choices=["combo", "remove_bg"])
+    process.add_argument("input", help="input image file")
+    process.add_argument("-o", "--output", required=True, help="where to write the PNG result")
+    process.add_argument("--enhance-level", default="medium", help="combo only: light | medium | strong")
+    process.add_argument("--model", help="rembg model (default: DEFAULT_REMBG_MODEL or u2net)")
+    process.set_defaults(func=_cmd_process)
+
+    users = commands.add_parser("users", help="create, remove and list users (deployed stack or local)")
+    users.add_argument("action", choices=["add", "remove", "list"])
+    users.add_argument("username", nargs="?")
+    where = users.add_mutually_exclusive_group()
+    where.add_argument("--stack", help="a deployed stack's name (its UsersTableName output is used)")
+    where.add_argument("--table", help="the users table's name")
+    users.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's http://127.0.0.1:PORT")
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.set_defaults(func=_cmd_users)
+
+    dev = commands.add_parser("dev", help="serve the whole API on localhost over an in-process AWS")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    dev.set_defaults(func=_cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "action", None) in ("add", "remove") and not args.username:
+        print("imgapi: users add/remove need a username", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Shared fixtures: an in-memory AWS built from template.yaml, the API as API Gateway calls it, users and images."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from urllib3.filepost import encode_multipart_formdata
+
+# Safe defaults before anything imports boto3 or Powertools: no real AWS, ever.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_SERVICE_NAME": "tests", "POWERTOOLS_METRICS_NAMESPACE": "imgapi",
+    "POWERTOOLS_DEV": "0",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from moto import mock_aws  # noqa: E402
+
+from imgapi import aws, cutout, users  # noqa: E402
+from imgapi.settings import get_settings  # noqa: E402
+from imgapi.tokens import issue_token  # noqa: E402
+from imgapi_local.api_gateway import LocalHttpApi  # noqa: E402
+from imgapi_local.provision import provision  # noqa: E402
+from imgapi_local.template import load_template  # noqa: E402
+from tests.support.u2net_model import build_u2net_like  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reset_caches() -> None:
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    aws.reset()
+    get_settings.cache_clear()
+    clear_caches()
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory) -> Path:
+    """U2NET_HOME with a U2-Net-signature model at rembg's own path for 'u2net'."""
+    home = tmp_path_factory.mktemp("u2net_home")
+    build_u2net_like(home / "models" / "u2net" / "u2net.onnx")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _model_env(model_home, monkeypatch):
+    monkeypatch.setenv("U2NET_HOME", str(model_home))
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    """Every table, queue, bucket and secret of template.yaml, in moto; the functions' environment set."""
+    with mock_aws():
+        reset_caches()
+        created = provision(load_template())
+        for key, value in created.environment().items():
+            monkeypatch.setenv(key, value)
+        reset_caches()
+        yield created
+    reset_caches()
+
+
+class Api:
+    """Calls the API as API Gateway would: the template's route, a v2 event, the real handler."""
+
+    def __init__(self):
+        self.gateway = LocalHttpApi(load_template())
+
+    def call(self, method: str, path: str, *, token: str | None = None, query: str = "", json_body=None,
+             form: dict | None = None, files: dict | None = None, headers: dict | None = None, body: bytes = b""):
+        headers = dict(headers or {})
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            body, headers["content-type"] = json.dumps(json_body).encode(), "application/json"
+        elif files is not None or form is not None:
+            fields = list((form or {}).items())
+            fields += [(name, value) for name, value in (files or {}).items()]
+            body, headers["content-type"] = encode_multipart_formdata(fields)
+        return self.gateway.invoke(method, path, query=query, headers=headers, body=body)
+
+
+@pytest.fixture
+def api(stack) -> Api:
+    return Api()
+
+
+@pytest.fixture
+def alice(stack) -> str:
+    users.create_user("alice", "alice-password")
+    return issue_token("alice")[0]
+
+
+@pytest.fixture
+def bob(stack) -> str:
+    users.create_user("bob", "bob-password")
+    return issue_token("bob")[0]
+
+
+@pytest.fixture
+def fresh_sessions():
+    """Forget loaded rembg sessions (for tests that change where models are found)."""
+    cutout._sessions.clear()
+    yield
+    cutout._sessions.clear()
