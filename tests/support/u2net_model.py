@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 SIDE = 320
-STEEPNESS = 4.0
+STEEPNESS = 8.0
 
 
 def build_u2net_like(path: Path) -> Path:

@@ -10,7 +10,8 @@ from .observability import logger, metrics, tracer
 
 
 def sqs_batch_entry(record_handler: Callable[[SQSRecord], None]) -> Callable[[dict, Any], dict]:
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # A wholly failed batch is reported item by item too, rather than as a Lambda error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler
