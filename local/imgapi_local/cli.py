@@ -57,7 +57,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
         return 2
     from imgapi import users
     from imgapi.errors import ApiError
+    from imgapi.settings import get_settings
 
+    get_settings.cache_clear()  # the table was chosen just above
     try:
         if args.action == "add":
             if args.password_stdin:

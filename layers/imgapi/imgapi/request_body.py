@@ -6,7 +6,11 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from requests_toolbelt.multipart.decoder import MultipartDecoder, NonMultipartContentTypeException
+from requests_toolbelt.multipart.decoder import (
+    ImproperBodyPartContentException,
+    MultipartDecoder,
+    NonMultipartContentTypeException,
+)
 
 from .errors import BadRequest
 
@@ -51,9 +55,11 @@ def _param(header: bytes, name: str) -> str:
 
 
 def parse_multipart(body: bytes, content_type: str) -> Form:
+    if "boundary=" not in content_type.lower():
+        raise BadRequest("the multipart content type has no boundary")
     try:
         decoder = MultipartDecoder(body, content_type)
-    except (NonMultipartContentTypeException, ValueError) as exc:
+    except (NonMultipartContentTypeException, ImproperBodyPartContentException, ValueError) as exc:
         raise BadRequest("the multipart body could not be read: " + str(exc)) from exc
     form = Form()
     for part in decoder.parts:

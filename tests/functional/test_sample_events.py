@@ -1,0 +1,76 @@
+"""Every file in events/ drives its function successfully (the same files `sam local invoke -e` uses)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imgapi import jobs, removal_configs, users
+from imgapi.settings import get_settings
+from imgapi.tokens import issue_token
+from imgapi_local.events import LambdaContext
+from imgapi_local.handlers import load_handler
+from imgapi_local.template import ROOT, functions, http_routes, load_template
+from tests.support.images import portrait_png
+
+EVENTS = ROOT / "events"
+TASK = "00000000-0000-4000-8000-000000000001"
+CONFIG = "00000000-0000-4000-8000-0000000000c1"
+PLACEHOLDER = "REPLACE_WITH_A_TOKEN_FROM_LOGIN"
+
+pytestmark = pytest.mark.slow
+
+
+def _function_for(event: dict) -> str:
+    template = load_template()
+    if "Records" in event:
+        return next(s.logical_id for s in functions(template) if any(e["Type"] == "SQS" for e in s.events.values()))
+    return next(r.function for r in http_routes(template) if f"{r.method} {r.path}" == event["routeKey"])
+
+
+def _invoke(name: str, token: str) -> dict:
+    event = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
+    function = _function_for(event)
+    spec = next(s for s in functions(load_template()) if s.logical_id == function)
+    return load_handler(spec)(event, LambdaContext(function))
+
+
+@pytest.fixture
+def seeded(stack):
+    """What the sample events refer to: the demo user, a queued job and a saved configuration."""
+    from imgapi import aws, storage
+
+    users.create_user("test_user", "test_password")
+    token = issue_token("test_user")[0]
+    config = removal_configs.parse_config({}).to_dict()
+    storage.put_object(f"uploads/test_user/{TASK}/input.png", portrait_png(60, 80), "image/png")
+    jobs.create_job(task_id=TASK, owner="test_user", operation="combo", engine="local",
+                    params={"enhance_level": "light", "config": config}, input_key=f"uploads/test_user/{TASK}/input.png")
+    aws.table(get_settings().configs_table).put_item(Item={
+        "config_id": CONFIG, "owner": "test_user", "name": "sample", "created_at": "2026-11-21T08:00:00.000Z",
+        "settings": config})
+    return token
+
+
+def test_sample_events_in_order(seeded):
+    token = seeded
+    login = _invoke("login.json", token)
+    assert login["statusCode"] == 200 and json.loads(login["body"])["access_token"]
+    assert _invoke("jobs_health.json", token)["statusCode"] == 200
+    assert _invoke("combo_submit.json", token)["statusCode"] == 202
+    assert json.loads(_invoke("jobs_combo_status.json", token)["body"])["status"] == "pending"
+    assert _invoke("image_worker_sqs.json", token) == {"batchItemFailures": []}
+    assert json.loads(_invoke("jobs_combo_status.json", token)["body"])["status"] == "completed"
+    result = _invoke("jobs_combo_result.json", token)
+    assert result["statusCode"] == 200 and result["isBase64Encoded"] and result["headers"]["Content-Type"] == "image/png"
+    assert _invoke("configs_create.json", token)["statusCode"] == 201
+    assert len(json.loads(_invoke("configs_list.json", token)["body"])["configs"]) == 2
+    assert _invoke("configs_get.json", token)["statusCode"] == 200
+    assert _invoke("configs_delete.json", token)["statusCode"] == 204
+    assert _invoke("configs_get.json", token)["statusCode"] == 404
+
+
+def test_every_sample_event_is_used_above():
+    source = (ROOT / "tests/functional/test_sample_events.py").read_text()
+    for path in EVENTS.glob("*.json"):
+        assert f'"{path.name}"' in source, path.name

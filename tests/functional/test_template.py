@@ -1,0 +1,113 @@
+"""template.yaml is consistent with the code: handlers import, routes are served, queues are wired as AWS advises."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgapi_local.events import LambdaContext, http_event
+from imgapi_local.handlers import load_handler
+from imgapi_local.template import ROOT, functions, http_routes, load_template
+
+TEMPLATE = load_template()
+SPECS = {spec.logical_id: spec for spec in functions(TEMPLATE)}
+RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_sam_validate_lint_passes():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    sam = Path(sys.executable).with_name("sam")
+    result = subprocess.run([str(sam), "validate", "--lint"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("logical_id", sorted(SPECS))
+def test_every_function_points_at_a_handler_that_imports(logical_id):
+    assert callable(load_handler(SPECS[logical_id]))
+
+
+def test_zip_functions_and_layer_use_the_python_the_tests_run():
+    for spec in SPECS.values():
+        if spec.properties.get("PackageType") != "Image":
+            assert spec.properties["Runtime"] == RUNTIME, spec.logical_id
+            assert spec.properties["Layers"] == [{"Ref": "SharedLayer"}], spec.logical_id
+    layer = TEMPLATE["Resources"]["SharedLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+    assert layer["Metadata"]["BuildMethod"] == RUNTIME
+    assert (ROOT / layer["Properties"]["ContentUri"] / "imgapi" / "__init__.py").exists()
+
+
+def test_globals_do_not_set_what_breaks_the_image_function():
+    assert not {"Runtime", "Handler", "Layers", "CodeUri"} & set(TEMPLATE["Globals"]["Function"])
+
+
+@pytest.mark.parametrize("route", http_routes(TEMPLATE), ids=lambda r: f"{r.method} {r.path}")
+def test_every_route_is_served_by_its_function(stack, route):
+    path = re.sub(r"\{[^}]+\}", "x", route.path)
+    params = {name: "x" for name in re.findall(r"\{([^}]+)\}", route.path)} or None
+    event = http_event(route.method, path, route_key=f"{route.method} {route.path}", path_parameters=params)
+    response = load_handler(SPECS[route.function])(event, LambdaContext(route.function))
+    # Anything but the resolver's "no such route": login refuses empty credentials, others want a token.
+    assert '"code": "not_found"' not in (response.get("body") or "")
+    assert response["statusCode"] in (200, 400, 401)
+
+
+def test_queue_workers_are_wired_for_partial_batch_responses_and_redrive():
+    resources = TEMPLATE["Resources"]
+    sqs_sources = [(spec, event) for spec in SPECS.values() for event in spec.events.values() if event["Type"] == "SQS"]
+    assert sqs_sources
+    max_receive = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"]
+    for spec, event in sqs_sources:
+        props = event["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert "MaximumConcurrency" in props["ScalingConfig"]
+        queue_id = props["Queue"]["Fn::GetAtt"][0]
+        queue = resources[queue_id]["Properties"]
+        assert queue["VisibilityTimeout"] >= 6 * spec.properties["Timeout"]
+        redrive = queue["RedrivePolicy"]
+        assert resources[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::SQS::Queue"
+        assert str(redrive["maxReceiveCount"]) == max_receive
+
+
+def test_bucket_is_private_encrypted_tls_only_and_expires_uploads_and_results():
+    resources = TEMPLATE["Resources"]
+    bucket = resources["ImagesBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    rules = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"] if "Prefix" in r}
+    assert rules == {"uploads/": {"Ref": "UploadsExpirationDays"}, "results/": {"Ref": "ResultsExpirationDays"}}
+    (statement,) = resources["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_image_worker_dockerfile_matches_the_template_and_the_tested_code():
+    spec = SPECS["ImageWorkerFunction"]
+    resource = TEMPLATE["Resources"]["ImageWorkerFunction"]
+    dockerfile = (ROOT / resource["Metadata"]["Dockerfile"]).read_text()
+    assert re.search(rf"^FROM public\.ecr\.aws/lambda/python:{sys.version_info.major}\.{sys.version_info.minor}$", dockerfile, re.M)
+    # The same requirement files and package the tests install and import.
+    for source in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
+        assert (ROOT / source).exists(), source
+    assert "COPY layers/imgapi/imgapi " in dockerfile
+    assert f'CMD ["{spec.handler}"]' in dockerfile
+    # Models are baked under /opt, never /tmp, and the list agrees with the stack's parameter.
+    assert "U2NET_HOME=/opt/" in dockerfile and "/tmp/u2net" not in dockerfile
+    assert resource["Properties"]["Environment"]["Variables"]["U2NET_HOME"].startswith("/opt/")
+    build_arg = resource["Metadata"]["DockerBuildArgs"]["REMBG_MODELS"]
+    assert build_arg == TEMPLATE["Parameters"]["RembgModels"]["Default"]
+    assert re.search(rf"^ARG REMBG_MODELS={re.escape(build_arg)}$", dockerfile, re.M)
+    # numba's compile happens in the build, not on a cold start.
+    assert 'RUN python -c "import rembg.bg"' in dockerfile
+    assert TEMPLATE["Globals"]["Function"]["Architectures"] == ["x86_64"]
+
+
+def test_every_function_has_a_sample_event():
+    """events/<code folder>_*.json (or <code folder>.json) for every function, for `sam local invoke -e`."""
+    events = [p.name for p in (ROOT / "events").glob("*.json")]
+    for spec in SPECS.values():
+        assert any(name.startswith(spec.code_dir.name) for name in events), spec.logical_id
