@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 install: $(STAMP)
 
 $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_worker/requirements.txt pyproject.toml
+	@# The seed API's cURL example (run by the tests) needs curl and jq.
+	@command -v curl >/dev/null && command -v jq >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq curl jq; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .

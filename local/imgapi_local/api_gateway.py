@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .events import LambdaContext, http_event
-from .handlers import load_handler
+from .handlers import HandlerPool
 from .template import Route, functions, http_routes
 
 
@@ -27,6 +27,7 @@ class LocalHttpApi:
     def __init__(self, template: dict):
         self.routes: list[Route] = http_routes(template)
         self.specs = {spec.logical_id: spec for spec in functions(template)}
+        self.pools = {spec.logical_id: HandlerPool(spec) for spec in self.specs.values()}
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -44,7 +45,7 @@ class LocalHttpApi:
         event = http_event(method, path, route_key=f"{route.method} {route.path}", path_parameters=params or None,
                            query=query, headers=headers, body=body)
         timeout = int(spec.properties.get("Timeout", 30))
-        result = load_handler(spec)(event, LambdaContext(route.function, timeout, int(spec.properties.get("MemorySize", 512))))
+        result = self.pools[route.function](event, LambdaContext(route.function, timeout, int(spec.properties.get("MemorySize", 512))))
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         out_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}

@@ -45,7 +45,24 @@ def _users_table_from_stack(stack: str) -> str:
     raise SystemExit(f"imgapi: stack {stack} has no UsersTableName output")
 
 
+def _local_stack_state() -> dict:
+    import json
+
+    from .devserver import STATE_FILE
+    from .template import ROOT
+
+    try:
+        return json.loads((ROOT / STATE_FILE).read_text())
+    except FileNotFoundError:
+        raise SystemExit("imgapi: no local stack is running (start it with `make dev`)") from None
+
+
 def _cmd_users(args: argparse.Namespace) -> int:
+    if args.local:
+        state = _local_stack_state()
+        os.environ.update({"AWS_ENDPOINT_URL": state["aws_url"], "USERS_TABLE": state["users_table"],
+                           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     if args.stack:
@@ -104,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = users.add_mutually_exclusive_group()
     where.add_argument("--stack", help="a deployed stack's name (its UsersTableName output is used)")
     where.add_argument("--table", help="the users table's name")
+    where.add_argument("--local", action="store_true", help="the local stack that `make dev` runs")
     users.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's http://127.0.0.1:PORT")
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.set_defaults(func=_cmd_users)

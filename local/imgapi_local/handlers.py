@@ -6,26 +6,57 @@ them from colliding in one process (the local stack, or a pytest run).
 from __future__ import annotations
 
 import importlib.util
+import queue
 import sys
-from functools import lru_cache
+import threading
 from typing import Any, Callable
 
 from .template import FunctionSpec
 
 
-@lru_cache(maxsize=None)
+_import_lock = threading.Lock()
+_modules: dict[str, Any] = {}
+
+
 def _load_module(path: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _import_lock:  # one import per name, even when several threads cold-start at once
+        if name not in _modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            _modules[name] = module
+        return _modules[name]
 
 
-def load_handler(spec: FunctionSpec) -> Callable[[dict, Any], Any]:
+def load_handler(spec: FunctionSpec, instance: int = 0) -> Callable[[dict, Any], Any]:
+    """The function's handler. Each `instance` is a separate import, like a separate Lambda container:
+    module-level state (the event resolver, the batch processor) is never shared between concurrent calls."""
     module_name, _, attribute = spec.handler.rpartition(".")
     path = spec.code_dir / (module_name.replace(".", "/") + ".py")
-    module = _load_module(str(path), f"imgapi_fn_{spec.logical_id}_{module_name.replace('.', '_')}")
+    module = _load_module(str(path), f"imgapi_fn_{spec.logical_id}_{module_name.replace('.', '_')}_{instance}")
     return getattr(module, attribute)
+
+
+class HandlerPool:
+    """Up to `size` concurrent "containers" of one function; a call waits when all are busy."""
+
+    def __init__(self, spec: FunctionSpec, size: int = 4):
+        self.spec = spec
+        self._free: queue.LifoQueue = queue.LifoQueue()
+        self._created = 0
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict, context: Any) -> Any:
+        with self._lock:
+            if self._free.empty() and self._created < self._size:
+                self._free.put(self._created)
+                self._created += 1
+        instance = self._free.get()
+        try:
+            return load_handler(self.spec, instance)(event, context)
+        finally:
+            self._free.put(instance)

@@ -1,0 +1,407 @@
+"""The local stack behind `make dev`: the whole API on localhost over an in-process AWS, no Docker.
+
+- moto's ThreadedMotoServer on 127.0.0.1 is the AWS endpoint (so presigned URLs work from curl and a browser);
+- every table, queue, bucket and secret of template.yaml is created in it (provision.py);
+- every HttpApi route of template.yaml is served by calling the real handler with an API Gateway v2 event;
+- every SQS event source runs its function on its queue (batch size, partial batch responses, redrive to the DLQ);
+- every S3 event source gets its notifications: the bucket notifies an internal queue, whose S3 events are
+  handed to the function as S3 would hand them.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+DEMO_USER, DEMO_PASSWORD = "test_user", "test_password"
+STATE_FILE = ".imgapi-dev.json"
+# API Gateway refuses larger payloads before Lambda sees them (Lambda's own limit is 6 MB).
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+# Locally a failed message comes back after this many seconds rather than the queue's full visibility timeout.
+LOCAL_RETRY_DELAY_SECONDS = 1
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _task_id_of(body: bytes, path: str) -> str | None:
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and isinstance(data.get("task_id"), str):
+            return data["task_id"]
+    except (ValueError, UnicodeDecodeError):
+        pass
+    parts = path.rstrip("/").split("/")
+    return parts[-1] if len(parts) > 2 and parts[-2] in ("status", "result", "jobs") else None
+
+
+@dataclass
+class QueueSource:
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    threads: int
+    s3_notifications: bool = False
+
+
+class LocalStack:
+    """Start with start(), stop with stop(); `url` is the API's base URL, `aws_url` the AWS endpoint."""
+
+    def __init__(self, port: int = 8000, aws_port: int = 0, host: str = "127.0.0.1",
+                 log: Callable[[str], None] | None = None, worker_threads: int = 2, state_file: Path | None = None):
+        self.state_file = state_file
+        self.host, self.port = host, port
+        self.aws_port = aws_port or free_port(host)
+        self.log = log or (lambda line: print(line, flush=True))
+        self.worker_threads = worker_threads
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._moto = None
+        self._http: ThreadingHTTPServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self.sources: list[QueueSource] = []
+        self.stack = None
+        self._lock = threading.Lock()
+        self._instances: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def _setenv(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def start(self) -> "LocalStack":
+        for port in (self.port, self.aws_port):
+            if not port_is_free(self.host, port):
+                raise PortInUse(f"port {port} on {self.host} is already in use")
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._moto.start()
+        region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self._setenv({
+            "AWS_ENDPOINT_URL": self.aws_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        })
+        self._saved_env.setdefault("AWS_SESSION_TOKEN", os.environ.pop("AWS_SESSION_TOKEN", None))
+        self._saved_env.setdefault("AWS_PROFILE", os.environ.pop("AWS_PROFILE", None))
+        self._reset_caches()
+
+        from .provision import provision
+        from .template import load_template
+
+        self.stack = provision(load_template())
+        # The functions' own logs are JSON for CloudWatch; locally the one-line summaries below are the
+        # log, and the functions' own lines show from WARNING up unless LOG_LEVEL says otherwise.
+        self._setenv({**self.stack.environment(), "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
+        self._reset_caches()
+        self._create_demo_user()
+        self.sources = self._queue_sources()
+        self._start_http()
+        if self.state_file:
+            # How `imgapi users --local` finds this stack's AWS endpoint and users table.
+            self.state_file.write_text(json.dumps({"url": self.url, "aws_url": self.aws_url,
+                                                   "users_table": os.environ["USERS_TABLE"]}))
+        for source in self.sources:
+            for _ in range(source.threads):
+                self._spawn(self._poll, source)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.state_file:
+            self.state_file.unlink(missing_ok=True)
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self._moto:
+            self._moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._reset_caches()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _spawn(self, target: Callable, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    @staticmethod
+    def _reset_caches() -> None:
+        from aws_lambda_powertools.utilities.parameters import clear_caches
+
+        from imgapi import aws
+        from imgapi.settings import get_settings
+
+        aws.reset()
+        get_settings.cache_clear()
+        clear_caches()
+
+    def _create_demo_user(self) -> None:
+        from imgapi import users
+
+        users.create_user(DEMO_USER, DEMO_PASSWORD)
+
+    # -- event sources -------------------------------------------------------------------------
+
+    def _queue_sources(self) -> list[QueueSource]:
+        import boto3
+
+        from .template import functions
+
+        sources = []
+        resolver = self.stack.resolver
+        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+        notifications: dict[str, list[dict]] = {}
+        for spec in functions(self.stack.template):
+            for name, event in spec.events.items():
+                props = event.get("Properties") or {}
+                if event["Type"] == "SQS":
+                    queue_id = props["Queue"]["Fn::GetAtt"][0]
+                    limit = int(resolver.resolve((props.get("ScalingConfig") or {}).get("MaximumConcurrency", 2)))
+                    sources.append(QueueSource(spec.logical_id, resolver.refs[queue_id],
+                                               resolver.get_att(queue_id, "Arn"), int(props.get("BatchSize", 10)),
+                                               max(1, min(limit, self.worker_threads))))
+                elif event["Type"] == "S3":
+                    # S3 cannot call a local function: it notifies a queue, and we hand its events on.
+                    queue_name = f"imgapi-local-s3-{spec.logical_id}-{name}"
+                    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                    bucket = resolver.ref(props["Bucket"]["Ref"])
+                    events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
+                    config = {"QueueArn": arn, "Events": events, "Id": f"{spec.logical_id}-{name}"}
+                    if props.get("Filter"):
+                        config["Filter"] = resolver.resolve(props["Filter"])
+                    notifications.setdefault(bucket, []).append(config)
+                    sources.append(QueueSource(spec.logical_id, url, arn, 10, 1, s3_notifications=True))
+        for bucket, configs in notifications.items():
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
+        return sources
+
+    def _poll(self, source: QueueSource) -> None:
+        import boto3
+
+        from .events import LambdaContext, sqs_event
+        from .handlers import load_handler
+        from .template import functions
+
+        spec = next(s for s in functions(self.stack.template) if s.logical_id == source.function)
+        with self._lock:  # each poller is its own "container" of the function
+            self._instances[source.function] = instance = self._instances.get(source.function, -1) + 1
+        handler = load_handler(spec, instance)
+        sqs = boto3.client("sqs")
+        timeout = int(spec.properties.get("Timeout", 30))
+        while not self._stop.is_set():
+            try:
+                messages = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10),
+                                               WaitTimeSeconds=1, AttributeNames=["All"],
+                                               MessageAttributeNames=["All"]).get("Messages", [])
+            except Exception as exc:  # the endpoint is going away at shutdown
+                if not self._stop.is_set():
+                    self.log(f"{source.function}: cannot read its queue: {exc}")
+                    time.sleep(1)
+                continue
+            if not messages:
+                continue
+            started = time.monotonic()
+            if source.s3_notifications:
+                failed = self._deliver_s3(handler, spec, messages, timeout)
+            else:
+                failed = self._deliver_sqs(handler, spec, source, messages, timeout, sqs_event, LambdaContext)
+            for message in messages:
+                if message["MessageId"] in failed:
+                    sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                  VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS)
+                else:
+                    sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            tasks = ",".join(filter(None, (_task_id_of(m["Body"].encode(), "") for m in messages))) or "-"
+            outcome = "ok" if not failed else f"{len(failed)} of {len(messages)} failed (will retry)"
+            self.log(f"{time.strftime('%H:%M:%S')} {source.function} {len(messages)} record(s) task={tasks} "
+                     f"-> {outcome} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+    def _deliver_sqs(self, handler, spec, source, messages, timeout, sqs_event, LambdaContext) -> set[str]:
+        try:
+            response = handler(sqs_event(messages, source.queue_arn), LambdaContext(spec.logical_id, timeout))
+        except Exception as exc:  # the whole invocation failed: every record comes back
+            self.log(f"{spec.logical_id}: invocation failed: {type(exc).__name__}: {exc}")
+            return {m["MessageId"] for m in messages}
+        return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+
+    def _deliver_s3(self, handler, spec, messages, timeout) -> set[str]:
+        from .events import LambdaContext
+
+        failed = set()
+        for message in messages:
+            event = json.loads(message["Body"])
+            if "Records" not in event:  # s3:TestEvent and the like
+                continue
+            for record in event["Records"]:
+                # moto leaves out the sequencer S3 puts on every record; S3 consumers de-duplicate on it.
+                record["s3"]["object"].setdefault("sequencer", f"{int(time.time() * 1e6):016X}")
+            try:
+                handler(event, LambdaContext(spec.logical_id, timeout))
+            except Exception as exc:
+                self.log(f"{spec.logical_id}: S3 event failed: {type(exc).__name__}: {exc}")
+                failed.add(message["MessageId"])
+        return failed
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _start_http(self) -> None:
+        from .api_gateway import LocalHttpApi
+
+        gateway = LocalHttpApi(self.stack.template)
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "imgapi-local"
+
+            def log_message(self, *args: Any) -> None:  # one line per invocation is logged below instead
+                pass
+
+            def _handle(self) -> None:
+                started = time.monotonic()
+                length = int(self.headers.get("content-length") or 0)
+                if length > MAX_REQUEST_BYTES:
+                    self._send(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+                    self.rfile.read(length)
+                    return
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.command == "OPTIONS":
+                    self._send(204, {"access-control-allow-origin": "*", "access-control-allow-headers": "authorization, content-type, idempotency-key",
+                                     "access-control-allow-methods": "GET, POST, DELETE, OPTIONS"}, b"")
+                    return
+                if len(body) * 4 / 3 > LAMBDA_PAYLOAD_BYTES:
+                    self._send(413, {"content-type": "application/json"},
+                               b'{"message":"Request too long: Lambda accepts at most 6 MB; upload large files with POST /api/v1/uploads"}')
+                    return
+                try:
+                    response = gateway.invoke(self.command, parts.path, query=parts.query, headers=headers, body=body)
+                except Exception as exc:  # what API Gateway answers when the function itself crashes
+                    stack.log(f"{self.command} {parts.path}: function error: {type(exc).__name__}: {exc}")
+                    self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                    return
+                self._send(response.status, response.headers, response.body)
+                task = _task_id_of(response.body if response.headers.get("content-type", "").startswith("application/json") else b"", parts.path)
+                stack.log(f"{time.strftime('%H:%M:%S')} {response.function or '-'} {self.command} {parts.path} -> "
+                          f"{response.status} ({(time.monotonic() - started) * 1000:.0f} ms)" + (f" task={task}" if task else ""))
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(key, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _handle
+
+        self._http = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._http.daemon_threads = True
+        self._spawn(self._http.serve_forever)
+
+
+def _model_lookup_note() -> str:
+    home = os.environ.get("U2NET_HOME")
+    if home:
+        return f"rembg models: looked up in U2NET_HOME={home} (<home>/models/<name>/<name>.onnx or <home>/<name>.onnx)"
+    return ("rembg models: U2NET_HOME is not set; rembg looks in ~/.rembg/models/<name>/ and ~/.u2net/, and downloads "
+            "a missing model on first use (needs internet). Set U2NET_HOME to a folder holding u2net.onnx to work offline.")
+
+
+def serve(port: int = 8000, host: str = "127.0.0.1") -> int:
+    """`imgapi dev`: run until Ctrl-C."""
+    from .template import ROOT
+
+    stack = LocalStack(port=port, host=host, state_file=ROOT / STATE_FILE)
+    try:
+        stack.start()
+    except PortInUse as exc:
+        print(f"imgapi dev: {exc}. Stop whatever uses it, or pick another port: PORT=8010 make dev", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"imgapi dev: port {port} is already in use; try PORT=8010 make dev", file=sys.stderr)
+            return 1
+        raise
+    print(f"""
+imgapi is running on {stack.url}  (in-process AWS at {stack.aws_url}; Ctrl-C to stop)
+
+  demo user:   {DEMO_USER} / {DEMO_PASSWORD}
+  {_model_lookup_note()}
+
+  Try it:
+    TOKEN=$(curl -s -X POST "{stack.url}/api/v1/login?username={DEMO_USER}&password={DEMO_PASSWORD}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    curl -s -X POST "{stack.url}/api/v1/upscale/combo?token=$TOKEN&enhance_level=medium" -F "file=@portrait.jpg"
+    curl -s "{stack.url}/api/v1/upscale/status/<task_id>?token=$TOKEN"
+    curl -s "{stack.url}/api/v1/upscale/result/<task_id>?token=$TOKEN" -o result.png
+""", flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("\nimgapi dev: stopping...", flush=True)
+    stack.stop()
+    print("imgapi dev: stopped.", flush=True)
+    return 0
