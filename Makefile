@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint build clean
+.PHONY: install dev test lint clean
 
 install: $(STAMP)
 
@@ -27,10 +27,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/sam validate --lint
-
-# Zip functions and the layer only; the image worker needs Docker (`sam build` builds everything where Docker runs).
-build: $(STAMP)
-	$(BIN)/sam build LoginFunction ComboSubmitFunction JobsFunction ConfigsFunction
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache

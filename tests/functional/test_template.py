@@ -26,6 +26,21 @@ def test_sam_validate_lint_passes():
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_sam_build_of_a_zip_function_and_its_layer(tmp_path):
+    """`sam build` with the Python on PATH: the layer's wheels must exist for the Lambda runtime's platform.
+    (One function: the others share its layer, runtime and shape, and each build rebuilds the layer.)"""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    sam = Path(sys.executable).with_name("sam")
+    result = subprocess.run([str(sam), "build", "LoginFunction", "--build-dir", str(tmp_path)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    layer = tmp_path / "SharedLayer" / "python"
+    assert (layer / "imgapi" / "__init__.py").exists() and (layer / "PIL").is_dir() and (layer / "jwt").is_dir()
+    assert (tmp_path / "LoginFunction" / "app.py").exists()
+
+
 @pytest.mark.parametrize("logical_id", sorted(SPECS))
 def test_every_function_points_at_a_handler_that_imports(logical_id):
     assert callable(load_handler(SPECS[logical_id]))
@@ -89,7 +104,11 @@ def test_image_worker_dockerfile_matches_the_template_and_the_tested_code():
     spec = SPECS["ImageWorkerFunction"]
     resource = TEMPLATE["Resources"]["ImageWorkerFunction"]
     dockerfile = (ROOT / resource["Metadata"]["Dockerfile"]).read_text()
-    assert re.search(rf"^FROM public\.ecr\.aws/lambda/python:{sys.version_info.major}\.{sys.version_info.minor}$", dockerfile, re.M)
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert re.search(r"^FROM public\.ecr\.aws/lambda/provided:al2023$", dockerfile, re.M)
+    # The same CPython minor version as the tests, run by AWS's runtime interface client.
+    assert f"dnf install -y {python} " in dockerfile
+    assert f'ENTRYPOINT ["/usr/bin/{python}", "-m", "awslambdaric"]' in dockerfile
     # The same requirement files and package the tests install and import.
     for source in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
         assert (ROOT / source).exists(), source
@@ -102,7 +121,7 @@ def test_image_worker_dockerfile_matches_the_template_and_the_tested_code():
     assert build_arg == TEMPLATE["Parameters"]["RembgModels"]["Default"]
     assert re.search(rf"^ARG REMBG_MODELS={re.escape(build_arg)}$", dockerfile, re.M)
     # numba's compile happens in the build, not on a cold start.
-    assert 'RUN python -c "import rembg.bg"' in dockerfile
+    assert f'RUN {python} -c "import rembg.bg"' in dockerfile
     assert TEMPLATE["Globals"]["Function"]["Architectures"] == ["x86_64"]
 
 
