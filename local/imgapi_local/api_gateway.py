@@ -24,10 +24,10 @@ class HttpResponse:
 
 
 class LocalHttpApi:
-    def __init__(self, template: dict):
+    def __init__(self, template: dict, namespace: str = ""):
         self.routes: list[Route] = http_routes(template)
         self.specs = {spec.logical_id: spec for spec in functions(template)}
-        self.pools = {spec.logical_id: HandlerPool(spec) for spec in self.specs.values()}
+        self.pools = {spec.logical_id: HandlerPool(spec, namespace=namespace) for spec in self.specs.values()}
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:

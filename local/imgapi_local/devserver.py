@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 import os
@@ -32,6 +33,9 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Locally a failed message comes back after this many seconds rather than the queue's full visibility timeout.
 LOCAL_RETRY_DELAY_SECONDS = 1
+
+
+_STACK_COUNTER = itertools.count(1)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,6 +98,9 @@ class LocalStack:
         self.stack = None
         self._lock = threading.Lock()
         self._instances: dict[str, int] = {}
+        # Each stack gets its own "containers": modules imported for another stack (or for tests on
+        # moto's in-memory mock) hold clients bound to that other AWS.
+        self.namespace = f"_stack{next(_STACK_COUNTER)}"
 
     @property
     def url(self) -> str:
@@ -223,8 +230,9 @@ class LocalStack:
                     bucket = resolver.ref(props["Bucket"]["Ref"])
                     events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
                     config = {"QueueArn": arn, "Events": events, "Id": f"{spec.logical_id}-{name}"}
-                    if props.get("Filter"):
-                        config["Filter"] = resolver.resolve(props["Filter"])
+                    rules = (resolver.resolve(props.get("Filter") or {}).get("S3Key") or {}).get("Rules")
+                    if rules:  # SAM's S3Key.Rules is the S3 API's Key.FilterRules
+                        config["Filter"] = {"Key": {"FilterRules": rules}}
                     notifications.setdefault(bucket, []).append(config)
                     sources.append(QueueSource(spec.logical_id, url, arn, 10, 1, s3_notifications=True))
         for bucket, configs in notifications.items():
@@ -241,7 +249,7 @@ class LocalStack:
         spec = next(s for s in functions(self.stack.template) if s.logical_id == source.function)
         with self._lock:  # each poller is its own "container" of the function
             self._instances[source.function] = instance = self._instances.get(source.function, -1) + 1
-        handler = load_handler(spec, instance)
+        handler = load_handler(spec, instance, self.namespace)
         sqs = boto3.client("sqs")
         timeout = int(spec.properties.get("Timeout", 30))
         while not self._stop.is_set():
@@ -303,7 +311,7 @@ class LocalStack:
     def _start_http(self) -> None:
         from .api_gateway import LocalHttpApi
 
-        gateway = LocalHttpApi(self.stack.template)
+        gateway = LocalHttpApi(self.stack.template, namespace=self.namespace)
         stack = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -31,20 +31,22 @@ def _load_module(path: str, name: str):
         return _modules[name]
 
 
-def load_handler(spec: FunctionSpec, instance: int = 0) -> Callable[[dict, Any], Any]:
+def load_handler(spec: FunctionSpec, instance: int = 0, namespace: str = "") -> Callable[[dict, Any], Any]:
     """The function's handler. Each `instance` is a separate import, like a separate Lambda container:
-    module-level state (the event resolver, the batch processor) is never shared between concurrent calls."""
+    module-level state (the event resolver, the batch processor, boto3 clients) is never shared between
+    concurrent calls. A `namespace` (one per local stack) keeps stacks from sharing containers."""
     module_name, _, attribute = spec.handler.rpartition(".")
     path = spec.code_dir / (module_name.replace(".", "/") + ".py")
-    module = _load_module(str(path), f"imgapi_fn_{spec.logical_id}_{module_name.replace('.', '_')}_{instance}")
+    module = _load_module(str(path), f"imgapi_fn{namespace}_{spec.logical_id}_{module_name.replace('.', '_')}_{instance}")
     return getattr(module, attribute)
 
 
 class HandlerPool:
     """Up to `size` concurrent "containers" of one function; a call waits when all are busy."""
 
-    def __init__(self, spec: FunctionSpec, size: int = 4):
+    def __init__(self, spec: FunctionSpec, size: int = 4, namespace: str = ""):
         self.spec = spec
+        self.namespace = namespace
         self._free: queue.LifoQueue = queue.LifoQueue()
         self._created = 0
         self._size = size
@@ -57,6 +59,6 @@ class HandlerPool:
                 self._created += 1
         instance = self._free.get()
         try:
-            return load_handler(self.spec, instance)(event, context)
+            return load_handler(self.spec, instance, self.namespace)(event, context)
         finally:
             self._free.put(instance)

@@ -135,3 +135,21 @@ def test_users_command_manages_the_running_local_stack(base_url, local_stack, tm
     assert cli.main(["users", "remove", "grace", "--local"]) == 0
     response = requests.post(f"{base_url}/api/v1/login", params={"username": "grace", "password": "grace-password"}, timeout=10)
     assert response.status_code == 401
+
+
+def test_an_s3_notification_drives_the_ingest_function_then_the_worker(local_stack):
+    from imgapi import storage
+
+    s3 = aws_client(local_stack, "s3")
+    bucket = local_stack.stack.environment()["BUCKET_NAME"]
+    s3.put_object(Bucket=bucket, Key="inbox/combo/e2e/shot.jpg", Body=portrait_jpeg(60, 80), ContentType="image/jpeg")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix="results/combo/e2e/").get("Contents", [])
+        if listing:
+            assert [o["Key"] for o in listing] == ["results/combo/e2e/shot.png"]
+            assert storage.get_object("results/combo/e2e/shot.png")[:4] == b"\x89PNG"
+            assert any("IngestFunction" in line for line in local_stack.log_lines)
+            return
+        time.sleep(0.3)
+    raise AssertionError("no result for the inbox upload:\n" + "\n".join(local_stack.log_lines[-20:]))

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 def _function_for(event: dict) -> str:
     template = load_template()
     if "Records" in event:
-        return next(s.logical_id for s in functions(template) if any(e["Type"] == "SQS" for e in s.events.values()))
+        source = "SQS" if event["Records"][0].get("eventSource") == "aws:sqs" else "S3"
+        return next(s.logical_id for s in functions(template) if any(e["Type"] == source for e in s.events.values()))
     return next(r.function for r in http_routes(template) if f"{r.method} {r.path}" == event["routeKey"])
 
 
@@ -68,6 +69,14 @@ def test_sample_events_in_order(seeded):
     assert _invoke("configs_get.json", token)["statusCode"] == 200
     assert _invoke("configs_delete.json", token)["statusCode"] == 204
     assert _invoke("configs_get.json", token)["statusCode"] == 404
+
+
+def test_s3_inbox_event(seeded):
+    from imgapi import storage
+
+    storage.put_object("inbox/combo/catalogue/model-01.jpg", portrait_png(40, 50), "image/png")
+    (task_id,) = _invoke("ingest_s3_inbox.json", seeded)["tasks"]
+    assert jobs.get_job(task_id)["status"] == "pending"
 
 
 def test_every_sample_event_is_used_above():

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from . import jobs, storage
-from .enhance import DEFAULT_LEVEL, LEVELS
 from .errors import BadRequest, NotFound
 from .image_input import inspect_image
-from .removal_configs import resolve_config
+from .operations import combo_params
 from .request_body import parse_form
 from .settings import get_settings
 from .submission import submit_job
@@ -20,14 +19,10 @@ def submit(owner: str, raw_event: dict) -> dict:
     upload = form.files.get("file")
     if upload is None:
         raise BadRequest("no file: send the image as the multipart form field 'file'", code="missing_file")
-    level = query.get("enhance_level") or form.fields.get("enhance_level") or DEFAULT_LEVEL
-    if level not in LEVELS:
-        raise BadRequest(f"enhance_level must be one of {', '.join(LEVELS)}; got {level!r}", code="bad_enhance_level")
-    config_id = query.get("config_id") or form.fields.get("config_id") or None
-    config = resolve_config(owner, config_id)
+    fields = {k: form.fields.get(k) or query.get(k) for k in ("enhance_level", "config_id")}
+    params = combo_params(owner, fields)
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
-    params = {"enhance_level": level, "config_id": config_id, "config": config.to_dict(),
-              "filename": (upload.filename or "")[:255]}
+    params["filename"] = (upload.filename or "")[:255]
     job = submit_job(owner=owner, operation=OPERATION, engine="local", params=params,
                      queue_url=settings.image_queue_url, image=(upload.data, info))
     return {

@@ -33,7 +33,7 @@ def _table():
 
 
 def create_job(*, task_id: str, owner: str, operation: str, engine: str, params: dict, input_key: str | None,
-               input_info: dict | None = None) -> dict:
+               input_info: dict | None = None, output_prefix: str | None = None) -> dict:
     now = now_iso()
     item = {
         "task_id": task_id,
@@ -44,6 +44,7 @@ def create_job(*, task_id: str, owner: str, operation: str, engine: str, params:
         "params": params,
         "input_key": input_key,
         "input": input_info or {},
+        "output_prefix": output_prefix,  # where results go (the extension is added); default results/<owner>/<task>/
         "created_at": now,
         "updated_at": now,
         "attempt": 0,

@@ -44,7 +44,8 @@ def run_job(job: dict) -> list[dict]:
     if operation is None:
         raise JobFailure(f"the image worker cannot run operation {job['operation']!r}", code="bad_operation")
     output = operation(job, _input_bytes(job))
-    key = storage.result_key(job["owner"], job["task_id"], output.extension)
+    prefix = job.get("output_prefix")
+    key = f"{prefix}.{output.extension}" if prefix else storage.result_key(job["owner"], job["task_id"], output.extension)
     storage.put_object(key, output.data, output.content_type)
     return [{"key": key, **output.describe()}]
 
