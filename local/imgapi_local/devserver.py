@@ -262,6 +262,12 @@ class LocalStack:
                     self.log(f"{source.function}: cannot read its queue: {exc}")
                     time.sleep(1)
                 continue
+            if source.s3_notifications:
+                # S3 sends an s3:TestEvent when notifications are configured; it is not an invocation.
+                tests = [m for m in messages if "Records" not in json.loads(m["Body"])]
+                for m in tests:
+                    sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                messages = [m for m in messages if m not in tests]
             if not messages:
                 continue
             started = time.monotonic()
@@ -294,8 +300,6 @@ class LocalStack:
         failed = set()
         for message in messages:
             event = json.loads(message["Body"])
-            if "Records" not in event:  # s3:TestEvent and the like
-                continue
             for record in event["Records"]:
                 # moto leaves out the sequencer S3 puts on every record; S3 consumers de-duplicate on it.
                 record["s3"]["object"].setdefault("sequencer", f"{int(time.time() * 1e6):016X}")

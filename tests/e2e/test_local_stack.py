@@ -153,3 +153,11 @@ def test_an_s3_notification_drives_the_ingest_function_then_the_worker(local_sta
             return
         time.sleep(0.3)
     raise AssertionError("no result for the inbox upload:\n" + "\n".join(local_stack.log_lines[-20:]))
+
+
+def test_a_port_in_use_gets_a_clear_message_not_a_traceback(local_stack, capsys):
+    from imgapi_local.devserver import serve
+
+    assert serve(port=local_stack.port) == 1
+    err = capsys.readouterr().err
+    assert f"port {local_stack.port}" in err and "already in use" in err and "Traceback" not in err
