@@ -1,10 +1,11 @@
-"""Enhancement levels and fringe-free resampling."""
+"""Enhancement levels, resampling, halo-free sharpening and colour bleeding."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from imgapi.enhance import LEVELS, enhance_cutout, output_size, resize_premultiplied, sharpen
+from imgapi.enhance import LEVELS, bleed, enhance_colour, output_size, resample, sharpen
 
 
 @pytest.mark.parametrize("size,scale,cap,expected", [
@@ -29,32 +30,47 @@ def _disc(size=40, colour=(200, 60, 50)):
     yy, xx = np.mgrid[0:size, 0:size]
     alpha = (((xx - size / 2) ** 2 + (yy - size / 2) ** 2) <= (size / 3) ** 2).astype(np.uint8) * 255
     rgb = np.zeros((size, size, 3), np.uint8)
-    rgb[alpha > 0] = colour  # transparent pixels are black, as a naive cut-out leaves them
+    rgb[alpha > 0] = colour  # fully transparent pixels stay black, as transparent PNGs often store them
     return rgb, alpha
 
 
-def test_premultiplied_resize_keeps_edge_colour_where_a_naive_resize_darkens_it():
-    import cv2
-
+def test_bleed_gives_hidden_pixels_their_visible_neighbours_colour_so_resampling_has_no_dark_fringe():
     rgb, alpha = _disc()
-    out_rgb, out_alpha = resize_premultiplied(rgb, alpha, (160, 160))
+    naive_rgb = resample(rgb, (160, 160))
+    bled_rgb = resample(bleed(rgb, alpha), (160, 160))
+    out_alpha = resample(alpha, (160, 160))
     edge = (out_alpha > 20) & (out_alpha < 235)
     assert edge.sum() > 100
-    assert np.abs(out_rgb[edge].astype(int) - (200, 60, 50)).max() <= 2
-    naive = cv2.resize(np.dstack([rgb, alpha]), (160, 160), interpolation=cv2.INTER_CUBIC)
-    assert naive[edge][:, 0].astype(int).min() < 150  # the fringe this avoids
+    assert np.abs(bled_rgb[edge].astype(int) - (200, 60, 50)).max() <= 3
+    assert naive_rgb[edge][:, 0].astype(int).min() < 120  # the dark fringe bleeding prevents
 
 
-def test_sharpen_adds_no_halo_against_transparency():
-    rgb, alpha = _disc()
-    out = sharpen(rgb, alpha, amount=1.5, sigma=1.5)
-    visible = alpha > 0
-    assert np.abs(out[visible].astype(int) - (200, 60, 50)).max() == 0
+def test_bleed_keeps_opaque_pixels_exactly():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    alpha = np.full((30, 30), 255, np.uint8)
+    alpha[:, :10] = 0
+    out = bleed(rgb, alpha)
+    assert (out[:, 10:] == rgb[:, 10:]).all()
 
 
-def test_enhance_cutout_shape_and_transparent_pixels_are_clean():
-    rgb, alpha = _disc()
-    rgb[alpha == 0] = (10, 200, 10)  # whatever the background was
-    out_rgb, out_alpha = enhance_cutout(rgb, alpha, LEVELS["strong"], 4096)
-    assert out_rgb.shape == (120, 120, 3) and out_alpha.shape == (120, 120)
-    assert (out_rgb[out_alpha == 0] == 0).all()
+def test_sharpen_raises_sharpness_without_leaving_the_neighbourhood_range():
+    rng = np.random.default_rng(1)
+    pattern = cv2.resize(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), (128, 128), interpolation=cv2.INTER_LINEAR)
+    out = sharpen(pattern, amount=1.0, sigma=1.5)
+    kernel = np.ones((3, 3), np.uint8)
+    assert (out >= cv2.erode(pattern, kernel)).all() and (out <= cv2.dilate(pattern, kernel)).all()
+    laplacian = lambda img: cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()  # noqa: E731
+    assert laplacian(out) > laplacian(pattern) * 1.2
+
+
+def test_resample_uses_the_requested_size_both_ways():
+    image = np.zeros((30, 40, 3), np.uint8)
+    assert resample(image, (80, 60)).shape == (60, 80, 3)
+    assert resample(image, (20, 15)).shape == (15, 20, 3)
+    assert resample(image, (40, 30)) is image
+
+
+def test_enhance_colour_output_size():
+    rgb = np.random.default_rng(2).integers(0, 256, (50, 40, 3), dtype=np.uint8)
+    assert enhance_colour(rgb, LEVELS["strong"], (120, 150)).shape == (150, 120, 3)

@@ -1,7 +1,7 @@
-"""Enhancement levels of the combo job, and alpha-correct resampling of a cut-out.
+"""Enhancement levels of the combo job, and the resampling of a cut-out's colour and alpha.
 
-Resizing happens in premultiplied alpha: transparent pixels carry no colour into
-their neighbours, so upscaled edges get no dark or light fringe.
+Everything here works on uint8 arrays with OpenCV: a 12 MP photo is 36 MB as uint8 and
+four times that as float32, and OpenCV's uint8 kernels are vectorised and multi-threaded.
 """
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def output_size(width: int, height: int, scale: float, max_edge: int) -> tuple[i
     return max(1, round(out_w)), max(1, round(out_h))
 
 
+def resample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic when enlarging, area averaging when shrinking (no aliasing), nothing when equal."""
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    enlarging = size[0] * size[1] > image.shape[0] * image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if enlarging else cv2.INTER_AREA)
+
+
 def denoise(rgb: np.ndarray, diameter: int) -> np.ndarray:
     if diameter <= 0:
         return rgb
@@ -47,56 +55,38 @@ def denoise(rgb: np.ndarray, diameter: int) -> np.ndarray:
     return cv2.bilateralFilter(rgb, diameter, sigmaColor=6.0 * diameter, sigmaSpace=diameter)
 
 
-def resize_premultiplied(rgb: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Resize a cut-out without fringes; returns straight (unpremultiplied) uint8 colour and alpha.
-
-    Colour is interpolated in premultiplied alpha with a convex kernel (linear, or area when
-    shrinking), so every output colour is a weighted mix of visible input colours: transparent
-    pixels add nothing, and nothing overshoots. Alpha alone uses bicubic for a crisp outline.
-    """
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb, alpha
-    upscaling = size[0] > rgb.shape[1]
-    a = alpha.astype(np.float32) * (1.0 / 255.0)
-    stacked = np.empty(rgb.shape[:2] + (4,), dtype=np.float32)
-    np.multiply(rgb, a[..., None], out=stacked[..., :3], casting="unsafe")
-    stacked[..., 3] = a
-    mixed = cv2.resize(stacked, size, interpolation=cv2.INTER_LINEAR if upscaling else cv2.INTER_AREA)
-    out_rgb = mixed[..., :3] / np.maximum(mixed[..., 3], 1e-6)[..., None]
-    out_a = np.clip(cv2.resize(a, size, interpolation=cv2.INTER_CUBIC if upscaling else cv2.INTER_AREA), 0.0, 1.0)
-    out_alpha = np.rint(out_a * 255.0).astype(np.uint8)
-    out_rgb = np.clip(out_rgb, 0, 255).astype(np.uint8)
-    out_rgb[out_alpha == 0] = 0
-    return out_rgb, out_alpha
-
-
-def sharpen(rgb: np.ndarray, alpha: np.ndarray, amount: float, sigma: float) -> np.ndarray:
-    """Halo-free unsharp mask.
-
-    The blur averages only visible pixels (normalised convolution), so the transparent
-    surroundings do not brighten or darken the subject's edge; and the result is clamped to
-    each pixel's 3x3 neighbourhood range, so edges get crisper without dark or light rings.
-    """
+def sharpen(rgb: np.ndarray, amount: float, sigma: float) -> np.ndarray:
+    """Halo-free unsharp mask: the result is clamped to each pixel's 3x3 neighbourhood range,
+    so edges get crisper without the dark and light rings a plain unsharp mask draws.
+    Works in place where it can: on a 12 MP photo every extra array is 36 MB."""
     if amount <= 0:
         return rgb
-    a = alpha.astype(np.float32) * (1.0 / 255.0)
-    colour = rgb.astype(np.float32)
-    weight = cv2.GaussianBlur(a, (0, 0), sigma)
-    blurred = cv2.GaussianBlur(colour * a[..., None], (0, 0), sigma)
-    blurred /= np.maximum(weight, 1e-4)[..., None]
-    colour += amount * (colour - blurred)
+    out = cv2.GaussianBlur(rgb, (0, 0), sigma)
+    cv2.addWeighted(rgb, 1.0 + amount, out, -amount, 0, dst=out)
     kernel = np.ones((3, 3), np.uint8)
-    visible = alpha > 0
-    low = cv2.erode(np.where(visible[..., None], rgb, 255).astype(np.uint8), kernel)
-    high = cv2.dilate(np.where(visible[..., None], rgb, 0).astype(np.uint8), kernel)
-    return np.clip(colour, low, high).astype(np.uint8)
+    cv2.max(out, cv2.erode(rgb, kernel), dst=out)
+    cv2.min(out, cv2.dilate(rgb, kernel), dst=out)
+    return out
 
 
-def enhance_cutout(rgb: np.ndarray, alpha: np.ndarray, level: EnhanceLevel, max_edge: int) -> tuple[np.ndarray, np.ndarray]:
-    height, width = alpha.shape
-    size = output_size(width, height, level.scale, max_edge)
+def bleed(rgb: np.ndarray, alpha: np.ndarray, sigma: float = 4.0) -> np.ndarray:
+    """Give pixels that are not fully opaque the colour of their visible neighbours.
+
+    Where the colour under transparency is not the photo's own (a transparent PNG's hidden pixels
+    are often black; matting estimates colours only for the subject), resampling or sharpening
+    would pull that colour into the edge. Compositing each pixel over its neighbourhood's
+    alpha-weighted average colour (normalised convolution) is premultiplied-alpha resampling's
+    result, computed once so the rest of the pipeline can work on plain colour.
+    """
+    a = alpha.astype(np.float32) * (1.0 / 255.0)
+    weight = cv2.GaussianBlur(a, (0, 0), sigma)
+    average = cv2.GaussianBlur(rgb.astype(np.float32) * a[..., None], (0, 0), sigma)
+    average /= np.maximum(weight, 1e-4)[..., None]
+    mixed = rgb * a[..., None] + average * (1.0 - a[..., None])
+    return np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def enhance_colour(rgb: np.ndarray, level: EnhanceLevel, size: tuple[int, int]) -> np.ndarray:
+    """Denoise at the input's size (cheaper, and noise is finest there), resample, then sharpen."""
     rgb = denoise(np.ascontiguousarray(rgb), level.denoise)
-    rgb, alpha = resize_premultiplied(rgb, alpha, size)
-    rgb = sharpen(rgb, alpha, level.sharpen, level.sharpen_sigma)
-    rgb[alpha == 0] = 0  # invisible pixels: keep them uniform so PNG compresses them to nothing
-    return rgb, alpha
+    return sharpen(resample(rgb, size), level.sharpen, level.sharpen_sigma)

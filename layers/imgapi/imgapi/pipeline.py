@@ -1,19 +1,27 @@
-"""The image worker's pipelines, on bytes in and bytes out: the same code runs in Lambda and in `imgapi process`."""
+"""The image worker's pipelines, on bytes in and bytes out: the same code runs in Lambda and in `imgapi process`.
+
+The mask is computed at the model's resolution and resampled once, straight to the output size;
+colour is denoised, resampled and sharpened on uint8 arrays; the result is encoded with a fast
+PNG setting (or lossless WebP). Pass `timings` (a dict) to get the seconds spent in each stage.
+"""
 from __future__ import annotations
 
 import io
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from .cutout import Cutout, cut_out
-from .enhance import LEVELS, enhance_cutout
+from . import cutout
+from .enhance import LEVELS, EnhanceLevel, bleed, enhance_colour, output_size, resample
 from .errors import JobFailure
+from .png_writer import encode_rgba
 from .removal_configs import RemovalConfig
 
-# zlib level 3 is ~3x faster than Pillow's default 6 on photos for a file a few percent larger.
-PNG_COMPRESS_LEVEL = 3
+OUTPUT_FORMATS = ("png", "webp")
 
 
 @dataclass
@@ -26,6 +34,24 @@ class ImageOutput:
 
     def describe(self) -> dict:
         return {"content_type": self.content_type, "size_bytes": len(self.data), "width": self.width, "height": self.height}
+
+
+class Stages:
+    """Adds up wall-clock seconds per named stage into a dict (or does nothing without one)."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.timings is None:
+            yield
+            return
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
 
 def decode(data: bytes) -> tuple[Image.Image, np.ndarray | None]:
@@ -42,16 +68,7 @@ def decode(data: bytes) -> tuple[Image.Image, np.ndarray | None]:
         return rgba.convert("RGB"), np.asarray(rgba.getchannel("A"))
     if img.mode.startswith("I;16") or img.mode == "I":
         img = img.point(lambda v: v / 256).convert("L")  # 16-bit grey: keep the top 8 bits
-    return img.convert("RGB"), None
-
-
-def remove_background(data: bytes, config: RemovalConfig) -> Cutout:
-    image, own_alpha = decode(data)
-    cutout = cut_out(image, config)
-    if own_alpha is not None:
-        # An input that is already partly transparent stays transparent there.
-        cutout.alpha = np.minimum(cutout.alpha, own_alpha)
-    return cutout
+    return (img if img.mode == "RGB" else img.convert("RGB")), None
 
 
 def apply_background_colour(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -62,31 +79,74 @@ def apply_background_colour(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[in
     return np.clip(out_rgb, 0, 255).astype(np.uint8), np.rint(out_a[..., 0] * 255).astype(np.uint8)
 
 
-def encode_png(rgb: np.ndarray, alpha: np.ndarray) -> ImageOutput:
-    height, width = alpha.shape
-    buffer = io.BytesIO()
-    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return ImageOutput(buffer.getvalue(), "image/png", "png", width, height)
+def encode(rgba: np.ndarray, fmt: str = "png") -> ImageOutput:
+    height, width = rgba.shape[:2]
+    if fmt == "webp":
+        buffer = io.BytesIO()
+        Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1).save(
+            buffer, "WEBP", lossless=True, quality=0, method=0)
+        return ImageOutput(buffer.getvalue(), "image/webp", "webp", width, height)
+    return ImageOutput(encode_rgba(rgba, threads=cutout.cpu_count()), "image/png", "png", width, height)
 
 
-def _finish(rgb: np.ndarray, alpha: np.ndarray, config: RemovalConfig) -> ImageOutput:
-    if config.bgcolor:
-        rgb, alpha = apply_background_colour(rgb, alpha, config.bgcolor)
-    return encode_png(rgb, alpha)
+def to_rgba(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """One RGBA array, with invisible pixels zeroed so they compress to nothing."""
+    rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
+    rgba[..., 3] = alpha
+    rgba[alpha == 0] = 0
+    return rgba
 
 
-def run_remove_bg(data: bytes, config: RemovalConfig) -> ImageOutput:
-    """Background removal alone: a PNG the size of the input, transparent where the background was."""
-    cutout = remove_background(data, config)
-    rgb = cutout.rgb.copy()
-    rgb[cutout.alpha == 0] = 0
-    return _finish(rgb, cutout.alpha, config)
+def cut_out(data: bytes, config: RemovalConfig, level: EnhanceLevel | None, *, max_edge: int,
+            fmt: str = "png", timings: dict[str, float] | None = None) -> ImageOutput:
+    """Remove the background and, with a level, enhance the cut-out; encode the result."""
+    if fmt not in OUTPUT_FORMATS:
+        raise JobFailure(f"format must be one of {', '.join(OUTPUT_FORMATS)}", code="bad_parameter")
+    stage = Stages(timings)
+    with stage("decode"):
+        image, own_alpha = decode(data)
+    width, height = image.size
+    size = output_size(width, height, level.scale, max_edge) if level else (width, height)
+    mask = cutout.model_mask(image, config.model, stage)
+    if own_alpha is None and not (config.alpha_matting or config.post_process_mask) and mask.shape != (height, width):
+        # The common case: colour is the photo's own everywhere, so it is enhanced as it is and
+        # the model's mask is resampled once, straight to the output size.
+        with stage("enhance"):
+            photo = np.asarray(image)
+            image.close()  # frees Pillow's copy of the pixels: on a 12 MP photo, 36 MB less at the peak
+            rgb = enhance_colour(photo, level, size) if level else photo
+            del photo
+        with stage("mask"):
+            alpha = resample(mask, size)
+    else:
+        with stage("mask"):
+            rgb, alpha = cutout.refine(image, resample(mask, (width, height)), config.alpha_matting, config.post_process_mask,
+                                       (config.alpha_matting_foreground_threshold, config.alpha_matting_background_threshold,
+                                        config.alpha_matting_erode_size))
+            if own_alpha is not None:
+                alpha = np.minimum(alpha, own_alpha)  # what was transparent stays transparent
+        with stage("composite"):
+            rgb = bleed(rgb, alpha)
+        with stage("enhance"):
+            rgb = enhance_colour(rgb, level, size) if level else rgb
+            alpha = resample(alpha, size)
+    with stage("composite"):
+        if config.bgcolor:
+            rgb, alpha = apply_background_colour(rgb, alpha, config.bgcolor)
+        rgba = to_rgba(rgb, alpha)
+        del rgb, alpha
+    with stage("encode"):
+        return encode(rgba, fmt)
 
 
-def run_combo(data: bytes, level: str, config: RemovalConfig, *, max_edge: int) -> ImageOutput:
+def run_remove_bg(data: bytes, config: RemovalConfig, *, fmt: str = "png", timings: dict | None = None) -> ImageOutput:
+    """Background removal alone: an image the size of the input, transparent where the background was."""
+    return cut_out(data, config, None, max_edge=10**6, fmt=fmt, timings=timings)
+
+
+def run_combo(data: bytes, level: str, config: RemovalConfig, *, max_edge: int, fmt: str = "png",
+              timings: dict | None = None) -> ImageOutput:
     """Remove the background, then enhance the cut-out by the level (see enhance.LEVELS)."""
     if level not in LEVELS:
         raise JobFailure(f"unknown enhance level {level!r}", code="bad_parameter")
-    cutout = remove_background(data, config)
-    rgb, alpha = enhance_cutout(cutout.rgb, cutout.alpha, LEVELS[level], max_edge)
-    return _finish(rgb, alpha, config)
+    return cut_out(data, config, LEVELS[level], max_edge=max_edge, fmt=fmt, timings=timings)

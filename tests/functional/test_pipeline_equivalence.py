@@ -1,0 +1,68 @@
+"""The optimised pipeline against the straightforward one (rembg.remove, Pillow LANCZOS, PNG):
+the same mask, and outputs that differ by no more than resampling (and the level's own sharpening)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgapi import cutout
+from imgapi.enhance import LEVELS, output_size, resample
+from imgapi.pipeline import run_combo, run_remove_bg
+from imgapi.removal_configs import RemovalConfig
+from tests.support.images import encode, portrait_array
+
+pytestmark = pytest.mark.slow
+CONFIG = RemovalConfig(model="u2net")
+
+
+def straightforward(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+    from rembg import remove
+
+    out = remove(Image.open(io.BytesIO(data)), session=cutout.get_session("u2net"))
+    if size:
+        out = out.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(out).astype(int)
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    return encode(portrait_array(300, 400, seed=7), "JPEG")
+
+
+def test_the_mask_is_rembgs_mask(photo):
+    from rembg import remove
+
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    theirs = np.asarray(remove(image, session=cutout.get_session("u2net"), only_mask=True)).astype(int)
+    ours = resample(cutout.model_mask(image, "u2net"), image.size).astype(int)
+    assert np.abs(ours - theirs).mean() < 1.0
+    assert ((ours > 127) == (theirs > 127)).mean() > 0.995
+
+
+def test_remove_bg_matches_the_straightforward_output(photo):
+    ours = np.asarray(Image.open(io.BytesIO(run_remove_bg(photo, CONFIG).data))).astype(int)
+    theirs = straightforward(photo)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours[..., 3] - theirs[..., 3]).mean() < 1.0
+    # (rembg's cut-out also darkens partly transparent pixels' colour: compare fully opaque ones.)
+    both_opaque = (ours[..., 3] == 255) & (theirs[..., 3] == 255)
+    assert np.abs(ours[both_opaque][:, :3] - theirs[both_opaque][:, :3]).max() <= 1
+
+
+@pytest.mark.parametrize("level", list(LEVELS))
+def test_combo_matches_the_straightforward_pipeline_at_identical_dimensions(photo, level):
+    size = output_size(300, 400, LEVELS[level].scale, 4096)
+    ours = np.asarray(Image.open(io.BytesIO(run_combo(photo, level, CONFIG, max_edge=4096).data))).astype(int)
+    theirs = straightforward(photo, size)
+    assert ours.shape == theirs.shape == (size[1], size[0], 4)
+    # Alpha: the mask resampled once (bicubic) instead of twice (LANCZOS): resampling error only.
+    assert np.abs(ours[..., 3] - theirs[..., 3]).mean() < 2.0
+    assert ((ours[..., 3] > 127) == (theirs[..., 3] > 127)).mean() > 0.99
+    # Colour where both are opaque: the straightforward pipeline does not denoise or sharpen, so
+    # the level's own enhancement is the difference, bounded by its strength.
+    both = (ours[..., 3] > 250) & (theirs[..., 3] > 250)
+    difference = np.abs(ours[both][:, :3] - theirs[both][:, :3]).mean()
+    assert difference < 2.0 + 6.0 * LEVELS[level].sharpen, difference
