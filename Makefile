@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint clean
+.PHONY: install dev test lint bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ dev: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Performance figures next to their targets (about 3 minutes); writes bench-results/bench.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/sam validate --lint

@@ -143,7 +143,11 @@ class LocalStack:
         self.stack = provision(load_template())
         # The functions' own logs are JSON for CloudWatch; locally the one-line summaries below are the
         # log, and the functions' own lines show from WARNING up unless LOG_LEVEL says otherwise.
-        self._setenv({**self.stack.environment(), "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
+        # A variable the template sets from a stack parameter (DASHSCOPE_BASE_URL, DASHSCOPE_MODEL_*, MAX_UPLOAD_BYTES,
+        # ...) keeps the value the developer's environment gives it, as a parameter override would when deploying.
+        overridden = {name for name in self.stack.parameter_variables() if os.environ.get(name)}
+        environment = {k: v for k, v in self.stack.environment().items() if k not in overridden}
+        self._setenv({**environment, "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
         self._reset_caches()
         self._create_demo_user()
         self.sources = self._queue_sources()
@@ -321,6 +325,9 @@ class LocalStack:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "imgapi-local"
+            # Headers and body go out in separate writes; with Nagle on, a keep-alive client's
+            # delayed ACK stalls every response by ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # one line per invocation is logged below instead
                 pass
@@ -379,6 +386,16 @@ def _model_lookup_note() -> str:
             "a missing model on first use (needs internet). Set U2NET_HOME to a folder holding u2net.onnx to work offline.")
 
 
+def _dashscope_note() -> str:
+    from imgapi.settings import get_settings
+
+    settings = get_settings().dashscope
+    if settings.configured:
+        return f"DashScope: {settings.base_url} (change_bg, change_cloth, expand and fix run there)"
+    return ("DashScope: not configured; change_bg, change_cloth, expand and fix answer 503. Start with "
+            "DASHSCOPE_API_KEY=sk-... (and DASHSCOPE_BASE_URL for another region) to use it.")
+
+
 def serve(port: int = 8000, host: str = "127.0.0.1") -> int:
     """`imgapi dev`: run until Ctrl-C."""
     from .template import ROOT
@@ -399,12 +416,15 @@ imgapi is running on {stack.url}  (in-process AWS at {stack.aws_url}; Ctrl-C to 
 
   demo user:   {DEMO_USER} / {DEMO_PASSWORD}
   {_model_lookup_note()}
+  {_dashscope_note()}
 
   Try it:
     TOKEN=$(curl -s -X POST "{stack.url}/api/v1/login?username={DEMO_USER}&password={DEMO_PASSWORD}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
     curl -s -X POST "{stack.url}/api/v1/upscale/combo?token=$TOKEN&enhance_level=medium" -F "file=@portrait.jpg"
     curl -s "{stack.url}/api/v1/upscale/status/<task_id>?token=$TOKEN"
     curl -s "{stack.url}/api/v1/upscale/result/<task_id>?token=$TOKEN" -o result.png
+    curl -s -X POST "{stack.url}/remove_bg?token=$TOKEN&wait=20" -H 'content-type: application/json' \\
+         -d '{{"image_url": "https://example.com/portrait.jpg"}}'
 """, flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
