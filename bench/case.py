@@ -13,7 +13,7 @@ import time
 
 
 def _ours(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, int]]:
-    from imgapi.enhance import LEVELS
+    from imgapi.enhance_levels import LEVELS
     from imgapi.pipeline import run_combo, run_remove_bg
     from imgapi.removal_configs import RemovalConfig
 

@@ -23,8 +23,12 @@ LEVELS = ("light", "medium", "strong")
 
 
 def _env(home: Path) -> dict:
-    # MALLOC_ARENA_MAX=2 as the worker runs in Lambda (template.yaml): fewer glibc arenas, lower peak.
-    return {**os.environ, "U2NET_HOME": str(home), "MALLOC_ARENA_MAX": "2", "PYTHONPATH": str(ROOT)}
+    # The worker's malloc settings in Lambda (template.yaml), read from there so the two cannot drift.
+    from imgapi_local.template import load_template
+
+    worker_env = load_template()["Resources"]["ImageWorkerFunction"]["Properties"]["Environment"]["Variables"]
+    malloc = {k: str(v) for k, v in worker_env.items() if k.startswith("MALLOC_")}
+    return {**os.environ, **malloc, "U2NET_HOME": str(home), "PYTHONPATH": str(ROOT)}
 
 
 def _case(spec: dict, home: Path) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from imgapi.enhance import LEVELS
+    from imgapi.enhance_levels import LEVELS
     from imgapi.errors import ApiError, JobFailure
     from imgapi.pipeline import run_combo, run_remove_bg
     from imgapi.removal_configs import parse_config

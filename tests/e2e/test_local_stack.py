@@ -11,7 +11,7 @@ import requests
 from PIL import Image
 
 from imgapi import users
-from imgapi.enhance import LEVELS, output_size
+from imgapi.enhance_levels import LEVELS, output_size
 from tests.e2e.conftest import aws_client, login, wait_for
 from tests.support.images import portrait_jpeg
 

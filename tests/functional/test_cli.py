@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from imgapi import users
-from imgapi.enhance import LEVELS, output_size
+from imgapi.enhance_levels import LEVELS, output_size
 from imgapi.settings import get_settings
 from imgapi_local.cli import main
 from tests.support.images import portrait_jpeg, subject_mask

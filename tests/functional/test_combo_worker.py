@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from imgapi import jobs
-from imgapi.enhance import LEVELS, output_size
+from imgapi.enhance_levels import LEVELS, output_size
 from imgapi.settings import get_settings
 from tests.support.images import BACKGROUND, SUBJECT, encode, portrait_array, portrait_jpeg, portrait_png, subject_mask
 from tests.support.worker import deliver, queue_depth, worker_handler
@@ -206,3 +206,22 @@ def test_unreadable_message_is_reported_failed_so_it_ends_in_the_dlq(stack):
     boto3.client("sqs").send_message(QueueUrl=queue, MessageBody="not json")
     response = deliver(queue)
     assert len(response["batchItemFailures"]) == 1
+
+
+def test_webp_format_gives_a_lossless_webp_with_alpha(api, alice):
+    response = api.call("POST", "/api/v1/upscale/combo", token=alice, query="enhance_level=light&format=webp",
+                        files={"file": ("in.png", portrait_png(), "image/png")})
+    assert response.status == 202
+    task_id = response.json()["task_id"]
+    deliver(get_settings().image_queue_url)
+    result = api.call("GET", f"/api/v1/upscale/result/{task_id}", token=alice)
+    assert result.status == 200 and result.headers["content-type"] == "image/webp"
+    image = Image.open(io.BytesIO(result.body))
+    assert image.format == "WEBP" and image.mode == "RGBA"
+    assert jobs.get_job(task_id)["results"][0]["key"].endswith("/result.webp")
+
+
+def test_unknown_format_is_400(api, alice):
+    response = api.call("POST", "/api/v1/upscale/combo", token=alice, query="format=gif",
+                        files={"file": ("in.png", portrait_png(), "image/png")})
+    assert response.status == 400 and response.json()["code"] == "bad_format"

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from imgapi import cutout
-from imgapi.enhance import LEVELS, output_size, resample
+from imgapi.enhance import resample
+from imgapi.enhance_levels import LEVELS, output_size
 from imgapi.pipeline import run_combo, run_remove_bg
 from imgapi.removal_configs import RemovalConfig
 from tests.support.images import encode, portrait_array

@@ -19,7 +19,7 @@ def submit(owner: str, raw_event: dict) -> dict:
     upload = form.files.get("file")
     if upload is None:
         raise BadRequest("no file: send the image as the multipart form field 'file'", code="missing_file")
-    fields = {k: form.fields.get(k) or query.get(k) for k in ("enhance_level", "config_id")}
+    fields = {k: form.fields.get(k) or query.get(k) for k in ("enhance_level", "config_id", "format")}
     params = combo_params(owner, fields)
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     params["filename"] = (upload.filename or "")[:255]

@@ -1,43 +1,14 @@
-"""Enhancement levels of the combo job, and the resampling of a cut-out's colour and alpha.
+"""The combo job's enhancement (denoise, resample, sharpen) and the resampling of a cut-out's colour and alpha.
 
 Everything here works on uint8 arrays with OpenCV: a 12 MP photo is 36 MB as uint8 and
 four times that as float32, and OpenCV's uint8 kernels are vectorised and multi-threaded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class EnhanceLevel:
-    name: str
-    scale: float  # upscale factor before the output-edge cap
-    denoise: int  # bilateral filter diameter in pixels (0 = none), applied at input size
-    sharpen: float  # unsharp-mask amount (0 = none), applied at output size
-    sharpen_sigma: float
-
-
-LEVELS: dict[str, EnhanceLevel] = {
-    # Good inputs: enlarge and crisp up a little, nothing smoothed away.
-    "light": EnhanceLevel("light", scale=2.0, denoise=0, sharpen=0.3, sharpen_sigma=1.0),
-    # The default: mild noise reduction, then a moderate unsharp mask.
-    "medium": EnhanceLevel("medium", scale=2.0, denoise=5, sharpen=0.6, sharpen_sigma=1.2),
-    # Poor (small, noisy, soft) inputs: more enlargement, stronger denoise and sharpening.
-    "strong": EnhanceLevel("strong", scale=3.0, denoise=9, sharpen=1.0, sharpen_sigma=1.5),
-}
-DEFAULT_LEVEL = "medium"
-
-
-def output_size(width: int, height: int, scale: float, max_edge: int) -> tuple[int, int]:
-    """The output dimensions: scaled, then capped so the longer edge is at most max_edge."""
-    out_w, out_h = width * scale, height * scale
-    longest = max(out_w, out_h)
-    if longest > max_edge:
-        out_w, out_h = out_w * max_edge / longest, out_h * max_edge / longest
-    return max(1, round(out_w)), max(1, round(out_h))
+from .enhance_levels import EnhanceLevel
 
 
 def resample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

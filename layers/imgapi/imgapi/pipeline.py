@@ -16,13 +16,11 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import cutout
-from .enhance import LEVELS, EnhanceLevel, bleed, enhance_colour, output_size, resample
+from .enhance import bleed, enhance_colour, resample
+from .enhance_levels import LEVELS, OUTPUT_FORMATS, EnhanceLevel, output_size
 from .errors import JobFailure
 from .png_writer import encode_rgba
 from .removal_configs import RemovalConfig
-
-OUTPUT_FORMATS = ("png", "webp")
-
 
 @dataclass
 class ImageOutput:

@@ -1,0 +1,40 @@
+"""The combo job's enhancement levels and output size rule, and the result formats.
+
+Plain data, no image libraries: the API functions (zip, without numpy or OpenCV) validate
+requests against these, and the image worker applies them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Result formats; both keep transparency (WebP lossless).
+OUTPUT_FORMATS = ("png", "webp")
+
+
+@dataclass(frozen=True)
+class EnhanceLevel:
+    name: str
+    scale: float  # upscale factor before the output-edge cap
+    denoise: int  # bilateral filter diameter in pixels (0 = none), applied at input size
+    sharpen: float  # unsharp-mask amount (0 = none), applied at output size
+    sharpen_sigma: float
+
+
+LEVELS: dict[str, EnhanceLevel] = {
+    # Good inputs: enlarge and crisp up a little, nothing smoothed away.
+    "light": EnhanceLevel("light", scale=2.0, denoise=0, sharpen=0.3, sharpen_sigma=1.0),
+    # The default: mild noise reduction, then a moderate unsharp mask.
+    "medium": EnhanceLevel("medium", scale=2.0, denoise=5, sharpen=0.6, sharpen_sigma=1.2),
+    # Poor (small, noisy, soft) inputs: more enlargement, stronger denoise and sharpening.
+    "strong": EnhanceLevel("strong", scale=3.0, denoise=9, sharpen=1.0, sharpen_sigma=1.5),
+}
+DEFAULT_LEVEL = "medium"
+
+
+def output_size(width: int, height: int, scale: float, max_edge: int) -> tuple[int, int]:
+    """The output dimensions: scaled, then capped so the longer edge is at most max_edge."""
+    out_w, out_h = width * scale, height * scale
+    longest = max(out_w, out_h)
+    if longest > max_edge:
+        out_w, out_h = out_w * max_edge / longest, out_h * max_edge / longest
+    return max(1, round(out_w)), max(1, round(out_h))
