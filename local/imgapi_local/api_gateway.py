@@ -23,8 +23,28 @@ class HttpResponse:
         return json.loads(self.body)
 
 
+def _events_per_resolver() -> None:
+    """Powertools keeps the current event on its BaseRouter class: right in Lambda (one request per process), wrong
+    here, where one process serves concurrent requests (each with its own resolver: see HandlerPool). Keeping
+    the event on the resolver instance as well makes each request read its own event."""
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+
+    original = ApiGatewayResolver.resolve
+    if getattr(original, "per_resolver", False):
+        return
+
+    def resolve(self, event, context):
+        self.current_event = self._to_proxy_event(event)  # an instance attribute shadows the class's
+        self.lambda_context = context
+        return original(self, event, context)
+
+    resolve.per_resolver = True
+    ApiGatewayResolver.resolve = resolve
+
+
 class LocalHttpApi:
     def __init__(self, template: dict, namespace: str = ""):
+        _events_per_resolver()
         self.routes: list[Route] = http_routes(template)
         self.specs = {spec.logical_id: spec for spec in functions(template)}
         self.pools = {spec.logical_id: HandlerPool(spec, namespace=namespace) for spec in self.specs.values()}

@@ -28,6 +28,14 @@ class Stack:
         env.pop("U2NET_HOME", None)  # the image's path; locally rembg's own default or the user's setting applies
         return env
 
+    def parameter_variables(self) -> set[str]:
+        """The environment variables the template sets straight from a stack parameter (DASHSCOPE_BASE_URL, ...)."""
+        parameters = set(self.template.get("Parameters") or {})
+        sources = [((self.template.get("Globals") or {}).get("Function") or {}).get("Environment", {})]
+        sources += [spec.properties.get("Environment") or {} for spec in functions(self.template)]
+        return {name for source in sources for name, value in (source.get("Variables") or {}).items()
+                if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters}
+
 
 def _table(props: dict, name: str, resolver: Resolver) -> None:
     kwargs = {

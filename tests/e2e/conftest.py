@@ -9,17 +9,36 @@ import pytest
 import requests
 
 from imgapi_local.devserver import DEMO_PASSWORD, DEMO_USER, LocalStack, free_port
+from tests.support.fake_dashscope import FakeDashScope
 
 
 @pytest.fixture(scope="package")
-def local_stack(model_home):
-    os.environ["U2NET_HOME"] = str(model_home)
+def fake_dashscope():
+    """The DashScope the local stack talks to (DASHSCOPE_BASE_URL points at it)."""
+    with FakeDashScope() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="package")
+def local_stack(model_home, fake_dashscope):
+    # Set before the stack starts, as a developer would for `make dev`: the fake DashScope on 127.0.0.1 (so the
+    # fetcher must allow it), polled quickly.
+    environment = {**fake_dashscope.env(), "FETCH_ALLOW_PRIVATE_HOSTS": "true", "DASHSCOPE_POLL_INTERVAL_SECONDS": "0.05",
+                   "DASHSCOPE_POLL_MAX_INTERVAL_SECONDS": "0.2", "DASHSCOPE_SLOT_RETRY_SECONDS": "1",
+                   "U2NET_HOME": str(model_home)}
+    saved = {key: os.environ.get(key) for key in environment if key != "U2NET_HOME"}
+    os.environ.update(environment)
     lines: list[str] = []
     stack = LocalStack(port=free_port(), log=lines.append)
     stack.start()
     stack.log_lines = lines
     yield stack
     stack.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture

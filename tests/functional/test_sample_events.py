@@ -24,8 +24,11 @@ pytestmark = pytest.mark.slow
 def _function_for(event: dict) -> str:
     template = load_template()
     if "Records" in event:
-        source = "SQS" if event["Records"][0].get("eventSource") == "aws:sqs" else "S3"
-        return next(s.logical_id for s in functions(template) if any(e["Type"] == source for e in s.events.values()))
+        record = event["Records"][0]
+        if record.get("eventSource") == "aws:sqs":  # the function whose queue the record came from
+            return next(s.logical_id for s in functions(template) for e in s.events.values()
+                        if e["Type"] == "SQS" and record["eventSourceARN"].endswith("-" + e["Properties"]["Queue"]["Fn::GetAtt"][0]))
+        return next(s.logical_id for s in functions(template) if any(e["Type"] == "S3" for e in s.events.values()))
     return next(r.function for r in http_routes(template) if f"{r.method} {r.path}" == event["routeKey"])
 
 
@@ -33,7 +36,7 @@ def _invoke(name: str, token: str) -> dict:
     event = json.loads((EVENTS / name).read_text().replace(PLACEHOLDER, token))
     function = _function_for(event)
     spec = next(s for s in functions(load_template()) if s.logical_id == function)
-    return load_handler(spec)(event, LambdaContext(function))
+    return load_handler(spec)(event, LambdaContext(function, int(spec.properties.get("Timeout", 30))))
 
 
 @pytest.fixture
@@ -69,6 +72,25 @@ def test_sample_events_in_order(seeded):
     assert _invoke("configs_get.json", token)["statusCode"] == 200
     assert _invoke("configs_delete.json", token)["statusCode"] == 204
     assert _invoke("configs_get.json", token)["statusCode"] == 404
+
+
+DASHSCOPE_TASK = "00000000-0000-4000-8000-000000000002"
+
+
+def test_image_edit_events(seeded, dashscope):
+    token = seeded
+    for name in ("change_bg_submit.json", "change_cloth_submit.json", "expand_submit.json", "fix_submit.json",
+                 "remove_bg_submit.json"):
+        response = _invoke(name, token)
+        assert response["statusCode"] == 202, (name, response["body"])
+    jobs.create_job(task_id=DASHSCOPE_TASK, owner="test_user", operation="change_bg", engine="dashscope",
+                    params={"base_image_url": "https://example.com/image.jpg", "ref_image_url": None,
+                            "ref_prompt": "a beach", "n": 1}, input_key=None)
+    assert _invoke("dashscope_worker_sqs.json", token) == {"batchItemFailures": []}
+    job = json.loads(_invoke("jobs_get.json", token)["body"])
+    assert job["status"] == "completed" and job["results"][0]["url"]
+    listing = json.loads(_invoke("jobs_list.json", token)["body"])
+    assert {j["operation"] for j in listing["jobs"]} == {"change_bg"} and len(listing["jobs"]) == 2
 
 
 def test_s3_inbox_event(seeded):

@@ -46,6 +46,29 @@ def test_every_function_points_at_a_handler_that_imports(logical_id):
     assert callable(load_handler(SPECS[logical_id]))
 
 
+# What the zip functions do not have: only the image worker's container installs these.
+WORKER_ONLY = ["numpy", "cv2", "onnxruntime", "rembg", "pymatting", "scipy", "skimage", "numba", "pooch"]
+
+
+@pytest.mark.parametrize("logical_id", sorted(s.logical_id for s in SPECS.values() if s.properties.get("PackageType") != "Image"))
+def test_zip_functions_import_with_only_the_layers_packages(logical_id):
+    """The layer ships the layer's requirements only; a zip handler importing numpy would crash in Lambda."""
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {WORKER_ONLY!r}:
+            raise ImportError(f"{{name}} is not in the layer")
+sys.meta_path.insert(0, Block())
+from imgapi_local.handlers import load_handler
+from imgapi_local.template import functions, load_template
+spec = next(s for s in functions(load_template()) if s.logical_id == {logical_id!r})
+assert callable(load_handler(spec))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_zip_functions_and_layer_use_the_python_the_tests_run():
     for spec in SPECS.values():
         if spec.properties.get("PackageType") != "Image":

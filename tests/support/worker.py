@@ -42,3 +42,14 @@ def queue_depth(queue_url: str) -> int:
     attrs = boto3.client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
     return sum(int(v) for v in attrs["Attributes"].values())
+
+
+def drain(queue_url: str, handler=None, rounds: int = 20) -> list[dict]:
+    """Deliver until the queue is empty (jobs put back to wait come round again); the handler's responses."""
+    responses = []
+    for _ in range(rounds):
+        response = deliver(queue_url, handler)
+        if response is None:
+            break
+        responses.append(response)
+    return responses

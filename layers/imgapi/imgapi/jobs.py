@@ -10,12 +10,12 @@ import time
 import uuid
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from . import aws
 from .errors import Forbidden, NotFound
-from .records import is_condition_failure, now_iso, plain
+from .records import is_condition_failure, now_iso, plain, storable
 from .settings import get_settings
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
@@ -50,7 +50,8 @@ def create_job(*, task_id: str, owner: str, operation: str, engine: str, params:
         "attempt": 0,
         "expires_at": int(time.time()) + JOB_RETENTION_SECONDS,
     }
-    _table().put_item(Item={k: v for k, v in item.items() if v is not None}, ConditionExpression="attribute_not_exists(task_id)")
+    _table().put_item(Item={k: storable(v) for k, v in item.items() if v is not None},
+                      ConditionExpression="attribute_not_exists(task_id)")
     return item
 
 
@@ -143,15 +144,49 @@ def record_attempt_error(task_id: str, attempt: int, message: str) -> None:
             raise
 
 
-def list_jobs(owner: str, *, limit: int = 20, start_key: dict | None = None) -> tuple[list[dict], dict | None]:
-    """The owner's jobs, newest first (owner-created_at index)."""
+def record_details(task_id: str, attempt: int, name: str, value: Any) -> bool:
+    """Keep what this attempt learnt on the job (e.g. the upstream task id) while it runs; False when it no longer owns it."""
+    try:
+        _table().update_item(
+            Key={"task_id": task_id},
+            UpdateExpression="SET #n = :v, updated_at = :now",
+            ConditionExpression="#s = :processing AND attempt = :a",
+            ExpressionAttributeNames={"#s": "status", "#n": name},
+            ExpressionAttributeValues={":v": storable(value), ":now": now_iso(), ":processing": PROCESSING, ":a": attempt},
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+# A filtered listing reads at most this many pages of the index per call (it then returns a next key).
+LIST_MAX_PAGES = 10
+
+
+def list_jobs(owner: str, *, limit: int = 20, start_key: dict | None = None, status: str | None = None,
+              operation: str | None = None) -> tuple[list[dict], dict | None]:
+    """The owner's jobs, newest first (owner-created_at index), optionally only those of a status and/or operation.
+
+    Returns at most `limit` jobs and the key to continue from (None at the end). DynamoDB applies Limit before
+    a filter, so each page asks for no more than are still missing: the last page's key is exactly where to go on."""
     kwargs: dict[str, Any] = {
         "IndexName": "owner-created_at",
         "KeyConditionExpression": Key("owner").eq(owner),
         "ScanIndexForward": False,
-        "Limit": limit,
     }
-    if start_key:
-        kwargs["ExclusiveStartKey"] = start_key
-    page = _table().query(**kwargs)
-    return [plain(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+    conditions = [Attr(name).eq(value) for name, value in (("status", status), ("operation", operation)) if value]
+    if conditions:
+        kwargs["FilterExpression"] = conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
+    items: list[dict] = []
+    next_key = start_key
+    for _ in range(LIST_MAX_PAGES):
+        if next_key:
+            kwargs["ExclusiveStartKey"] = next_key
+        page = _table().query(Limit=limit - len(items), **kwargs)
+        items.extend(plain(i) for i in page.get("Items", []))
+        next_key = page.get("LastEvaluatedKey")
+        if not next_key or len(items) >= limit:
+            break
+    return items, next_key

@@ -4,9 +4,11 @@ One place for it, so the API routes, S3-triggered jobs and the CLI accept exactl
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
-from .enhance import DEFAULT_LEVEL, LEVELS
+from .enhance_levels import DEFAULT_LEVEL, LEVELS, OUTPUT_FORMATS
 from .errors import BadRequest
 from .removal_configs import parse_config, resolve_config
 
@@ -23,15 +25,23 @@ def _config(owner: str, fields: dict[str, Any]) -> dict:
     return {"config_id": config_id, "config": resolve_config(owner, config_id).to_dict()}
 
 
+def _format(fields: dict[str, Any]) -> str:
+    """The result's format: PNG (default) or lossless WebP, both with transparency."""
+    fmt = fields.get("format") or "png"
+    if fmt not in OUTPUT_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(OUTPUT_FORMATS)}; got {fmt!r}", code="bad_format")
+    return fmt
+
+
 def combo_params(owner: str, fields: dict[str, Any]) -> dict:
     level = fields.get("enhance_level") or DEFAULT_LEVEL
     if level not in LEVELS:
         raise BadRequest(f"enhance_level must be one of {', '.join(LEVELS)}; got {level!r}", code="bad_enhance_level")
-    return {"enhance_level": level, **_config(owner, fields)}
+    return {"enhance_level": level, "format": _format(fields), **_config(owner, fields)}
 
 
 def remove_bg_params(owner: str, fields: dict[str, Any]) -> dict:
-    return _config(owner, fields)
+    return {"format": _format(fields), **_config(owner, fields)}
 
 
 # Operations that run on the image worker from an uploaded image.
@@ -47,3 +57,131 @@ def image_operation_params(operation: str, owner: str, fields: dict[str, Any]) -
         raise BadRequest(f"unknown operation {operation!r}; expected one of {', '.join(IMAGE_OPERATIONS)}",
                          code="unknown_operation")
     return parse(owner, fields)
+
+
+# -- the first API's image edits: images as URLs (or uploaded files), checked before anything is queued --------
+
+MAX_URL_CHARS = 2048
+MAX_PROMPT_CHARS = 800  # DashScope's limit on prompts
+SCALE_RANGE = (1.0, 2.0)  # DashScope's range for each side of an expansion
+N_RANGE = (1, 4)
+EXPAND_DEFAULT_PROMPT = "按照原来图片背景来操作扩展"  # the first API's defaults
+FIX_DEFAULT_PROMPT = "图像超分。"
+EXPAND_DEFAULT_SCALE = 1.5
+EXPAND_DEFAULT_N = 2
+
+
+def _image_url(fields: dict[str, Any], name: str, uploaded: frozenset[str], *, required: bool) -> str | None:
+    """An input image: an http(s) URL in the field, or a file uploaded under it (then None here)."""
+    value = fields.get(name)
+    if name in uploaded:
+        if value not in (None, ""):
+            raise BadRequest(f"{name}: give a URL or upload a file, not both", code="bad_parameter")
+        return None
+    if value in (None, ""):
+        if required:
+            raise BadRequest(f"{name} is required: an http(s) URL of the image, or the image uploaded as the "
+                             f"multipart file field {name.removesuffix('_url')}", code="missing_field")
+        return None
+    if not isinstance(value, str) or len(value) > MAX_URL_CHARS:
+        raise BadRequest(f"{name} must be an http(s) URL of at most {MAX_URL_CHARS} characters", code="bad_url")
+    parts = urlsplit(value.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"{name} must be an http(s) URL; got {value[:100]!r}", code="bad_url")
+    return value.strip()
+
+
+def _number(fields: dict[str, Any], name: str, default: float, low: float, high: float, *, integer: bool = False) -> Any:
+    value = fields.get(name)
+    if value in (None, ""):
+        return default
+    kind = "an integer" if integer else "a number"
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        number = float(value)
+        if integer and number != int(number):
+            raise ValueError
+    except ValueError:
+        raise BadRequest(f"{name} must be {kind} from {low:g} to {high:g}; got {value!r}", code="bad_parameter") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be {kind} from {low:g} to {high:g}; got {value!r}", code="bad_parameter")
+    return int(number) if integer else number
+
+
+def _text(fields: dict[str, Any], name: str, default: str) -> str:
+    value = fields.get(name)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string", code="bad_parameter")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise BadRequest(f"{name} is {len(value)} characters long; at most {MAX_PROMPT_CHARS}", code="bad_parameter")
+    return value
+
+
+def _one_of(params: dict, names: tuple[str, ...], uploaded: frozenset[str]) -> None:
+    if not any(params.get(name) or name in uploaded for name in names):
+        raise BadRequest(f"give at least one of {' and '.join(names)}", code="missing_field")
+
+
+def change_bg_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
+    params = {
+        "base_image_url": _image_url(fields, "base_image_url", uploaded, required=True),
+        "ref_image_url": _image_url(fields, "ref_image_url", uploaded, required=False),
+        "ref_prompt": _text(fields, "ref_prompt", ""),
+        "n": _number(fields, "n", 1, *N_RANGE, integer=True),
+    }
+    _one_of(params, ("ref_image_url", "ref_prompt"), uploaded)
+    return params
+
+
+def change_cloth_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
+    params = {
+        "person_image_url": _image_url(fields, "person_image_url", uploaded, required=True),
+        "top_garment_url": _image_url(fields, "top_garment_url", uploaded, required=False),
+        "bottom_garment_url": _image_url(fields, "bottom_garment_url", uploaded, required=False),
+    }
+    _one_of(params, ("top_garment_url", "bottom_garment_url"), uploaded)  # a dress goes in top
+    return params
+
+
+def expand_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
+    scales = {f"{side}_scale": _number(fields, f"{side}_scale", EXPAND_DEFAULT_SCALE, *SCALE_RANGE)
+              for side in ("top", "bottom", "left", "right")}
+    return {"base_image_url": _image_url(fields, "base_image_url", uploaded, required=True), **scales,
+            "prompt": _text(fields, "prompt", EXPAND_DEFAULT_PROMPT),
+            "n": _number(fields, "n", EXPAND_DEFAULT_N, *N_RANGE, integer=True)}
+
+
+def fix_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
+    return {"base_image_url": _image_url(fields, "base_image_url", uploaded, required=True),
+            "prompt": _text(fields, "prompt", FIX_DEFAULT_PROMPT),
+            "upscale_factor": _number(fields, "upscale_factor", 1, 1, 4, integer=True)}
+
+
+def remove_bg_url_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
+    return {"image_url": _image_url(fields, "image_url", uploaded, required=True), **remove_bg_params(owner, fields)}
+
+
+@dataclass(frozen=True)
+class ImageEdit:
+    """One route of the first API: which engine runs it, which fields are input images, how its body is read."""
+
+    name: str
+    engine: str  # "dashscope" (its own queue and worker) or "local" (the image worker)
+    image_fields: tuple[str, ...]
+    parse: Callable[[str, dict[str, Any], frozenset[str]], dict]
+
+
+IMAGE_EDITS: dict[str, ImageEdit] = {edit.name: edit for edit in (
+    ImageEdit("change_bg", "dashscope", ("base_image_url", "ref_image_url"), change_bg_params),
+    ImageEdit("change_cloth", "dashscope", ("person_image_url", "top_garment_url", "bottom_garment_url"),
+              change_cloth_params),
+    ImageEdit("expand", "dashscope", ("base_image_url",), expand_params),
+    ImageEdit("fix", "dashscope", ("base_image_url",), fix_params),
+    ImageEdit("remove_bg", "local", ("image_url",), remove_bg_url_params),
+)}
+
+# Every operation a job can have (for filters and checks).
+ALL_OPERATIONS = tuple(dict.fromkeys([*IMAGE_OPERATIONS, *IMAGE_EDITS]))

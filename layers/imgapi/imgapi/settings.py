@@ -6,18 +6,87 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default, kind, what: str):
     raw = os.environ.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise RuntimeError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+        raise RuntimeError(f"environment variable {name} must be {what}, got {raw!r}") from exc
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int, "an integer")
 
 
 def _list(name: str, default: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
+def _float(name: str, default: float) -> float:
+    return _number(name, default, float, "a number")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+DASHSCOPE_DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
+
+
+@dataclass(frozen=True)
+class DashScopeSettings:
+    """The DashScope engine's configuration (the API key itself is read apart: see dashscope_client.api_key)."""
+
+    base_url: str
+    api_key_secret_arn: str
+    queue_url: str
+    slots_table: str
+    # {"change_bg": "wanx-background-generation-v2", ...}: DASHSCOPE_MODEL_<OPERATION>, unset = the catalogue's default
+    models: dict[str, str]
+    # "model=n,model=n": overrides the catalogue's tasks-in-flight limit per model
+    max_in_flight: dict[str, int]
+    poll_interval: float  # the official SDK's: 1 s, doubling every 3 polls, up to 5 s
+    poll_max_interval: float
+    retry_attempts: int  # HTTP 429/5xx: attempts per request, waits base, 2x base, 4x base ... capped
+    retry_base_delay: float
+    retry_max_delay: float
+    task_deadline_seconds: float  # from submit to a terminal state, whatever happens
+    slot_retry_seconds: float  # a job that finds no free slot comes back after about this long
+    max_queue_seconds: float  # ... and fails when it has waited this long in all
+
+    @classmethod
+    def from_env(cls) -> "DashScopeSettings":
+        models = {key[len("DASHSCOPE_MODEL_"):].lower(): value.strip() for key, value in os.environ.items()
+                  if key.startswith("DASHSCOPE_MODEL_") and value.strip()}
+        limits = {}
+        for item in _list("DASHSCOPE_MAX_IN_FLIGHT", ""):
+            model, _, number = item.partition("=")
+            if not number.strip().isdigit():
+                raise RuntimeError(f"DASHSCOPE_MAX_IN_FLIGHT must look like 'model=2,other=1', got {item!r}")
+            limits[model.strip()] = int(number)
+        return cls(
+            base_url=(os.environ.get("DASHSCOPE_BASE_URL") or DASHSCOPE_DEFAULT_BASE_URL).rstrip("/"),
+            api_key_secret_arn=os.environ.get("DASHSCOPE_API_KEY_SECRET_ARN", ""),
+            queue_url=os.environ.get("DASHSCOPE_QUEUE_URL", ""),
+            slots_table=os.environ.get("DASHSCOPE_SLOTS_TABLE", ""),
+            models=models,
+            max_in_flight=limits,
+            poll_interval=_float("DASHSCOPE_POLL_INTERVAL_SECONDS", 1.0),
+            poll_max_interval=_float("DASHSCOPE_POLL_MAX_INTERVAL_SECONDS", 5.0),
+            retry_attempts=max(1, _int("DASHSCOPE_RETRY_ATTEMPTS", 4)),
+            retry_base_delay=_float("DASHSCOPE_RETRY_BASE_SECONDS", 1.0),
+            retry_max_delay=_float("DASHSCOPE_RETRY_MAX_SECONDS", 8.0),
+            task_deadline_seconds=_float("DASHSCOPE_TASK_DEADLINE_SECONDS", 240.0),
+            slot_retry_seconds=_float("DASHSCOPE_SLOT_RETRY_SECONDS", 15.0),
+            max_queue_seconds=_float("DASHSCOPE_MAX_QUEUE_SECONDS", 3600.0),
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether there is a key to call DashScope with (in the environment, or a secret to read it from)."""
+        return bool(os.environ.get("DASHSCOPE_API_KEY") or self.api_key_secret_arn)
 
 
 @dataclass(frozen=True)
@@ -37,6 +106,8 @@ class Settings:
     max_receive_count: int
     presign_ttl_seconds: int
     inline_result_max_bytes: int
+    fetch_allow_private_hosts: bool
+    dashscope: DashScopeSettings
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,6 +130,9 @@ class Settings:
             presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),
             # A Lambda response carries 6 MB; base64 costs a third, so ~4.4 MB of bytes fit.
             inline_result_max_bytes=_int("INLINE_RESULT_MAX_BYTES", 4_400_000),
+            # Only for tests and the local stack, whose servers live on 127.0.0.1 (see safe_fetch).
+            fetch_allow_private_hosts=_flag("FETCH_ALLOW_PRIVATE_HOSTS"),
+            dashscope=DashScopeSettings.from_env(),
         )
 
 

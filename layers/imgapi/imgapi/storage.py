@@ -12,8 +12,15 @@ def input_key(owner: str, task_id: str, extension: str) -> str:
     return f"{UPLOADS_PREFIX}{owner}/{task_id}/input.{extension}"
 
 
-def result_key(owner: str, task_id: str, extension: str) -> str:
-    return f"{RESULTS_PREFIX}{owner}/{task_id}/result.{extension}"
+def upload_key(owner: str, task_id: str, name: str, extension: str) -> str:
+    """Where an uploaded input named `name` (a form field) of a job is kept."""
+    return f"{UPLOADS_PREFIX}{owner}/{task_id}/{name}.{extension}"
+
+
+def result_key(owner: str, task_id: str, extension: str, index: int | None = None) -> str:
+    """A job's result; jobs with several results number them (result-0, result-1, ...)."""
+    name = "result" if index is None else f"result-{index}"
+    return f"{RESULTS_PREFIX}{owner}/{task_id}/{name}.{extension}"
 
 
 def put_object(key: str, data: bytes, content_type: str) -> None:

@@ -10,27 +10,40 @@ from .job_queue import send_job
 from .observability import job_metric, logger
 
 
+def _describe(info: ImageInfo) -> dict:
+    return {"content_type": info.content_type, "width": info.width, "height": info.height, "size_bytes": info.size_bytes}
+
+
 def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_url: str,
-               image: tuple[bytes, ImageInfo] | None = None) -> dict:
-    """Create a pending job and queue it. On any AWS failure, undo what was written and answer 503."""
+               image: tuple[bytes, ImageInfo] | None = None,
+               uploads: dict[str, tuple[bytes, ImageInfo]] | None = None) -> dict:
+    """Create a pending job and queue it. On any AWS failure, undo what was written and answer 503.
+
+    `image` is the job's one input (its input_key); `uploads` are named inputs (form fields), kept under
+    uploads/<owner>/<task>/<name>.<ext> and listed in params["uploads"] as {name: key}."""
     task_id = jobs.new_task_id()
     logger.set_correlation_id(task_id)
     key = storage.input_key(owner, task_id, image[1].extension) if image else None
+    objects = {key: image} if image else {}
+    if uploads:
+        named = {name: storage.upload_key(owner, task_id, name, info.extension) for name, (_, info) in uploads.items()}
+        objects.update({named[name]: upload for name, upload in uploads.items()})
+        params = {**params, "uploads": named}
     written: list[str] = []
     try:
-        if image:
-            data, info = image
-            storage.put_object(key, data, info.content_type)
-            written.append("object")
-        input_info = {"content_type": image[1].content_type, "width": image[1].width, "height": image[1].height,
-                      "size_bytes": image[1].size_bytes} if image else None
+        for object_key, (data, info) in objects.items():
+            storage.put_object(object_key, data, info.content_type)
+            written.append(object_key)
+        input_info = _describe(image[1]) if image else None
+        if uploads:
+            input_info = {name: _describe(info) for name, (_, info) in uploads.items()}
         job = jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info)
         written.append("job")
         send_job(queue_url, task_id)
     except (ClientError, BotoCoreError) as exc:
         logger.exception("submit failed; undoing", extra={"written": written})
-        _undo(task_id, key, written)
+        _undo(task_id, written)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                  code="submit_failed") from exc
     job_metric("JobsSubmitted", operation)
@@ -38,15 +51,17 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     return job
 
 
-def _undo(task_id: str, key: str | None, written: list[str]) -> None:
+def _undo(task_id: str, written: list[str]) -> None:
     # Best effort: each step is attempted even if another fails, so nothing is left that we can remove.
     if "job" in written:
         try:
             jobs.delete_job(task_id)
         except (ClientError, BotoCoreError):
             logger.exception("could not delete the job row of a failed submit")
-    if "object" in written and key:
+    for key in written:
+        if key == "job":
+            continue
         try:
             storage.delete_object(key)
         except (ClientError, BotoCoreError):
-            logger.exception("could not delete the input of a failed submit")
+            logger.exception("could not delete an input of a failed submit", extra={"key": key})

@@ -12,11 +12,17 @@ from .errors import JobFailure
 from .job_queue import task_id_of
 from .observability import job_metric, logger
 from .pipeline import ImageOutput, run_combo, run_remove_bg
+from .remote_images import download_image
 from .removal_configs import config_from_dict
 from .settings import get_settings
 
 
 def _input_bytes(job: dict) -> bytes:
+    if not job.get("input_key") and job["params"].get("image_url"):
+        # A job whose input is a URL (the first API's remove_bg): fetched with the safe fetcher, checked like an upload.
+        settings = get_settings()
+        return download_image(job["params"]["image_url"], what="image_url", max_bytes=settings.max_upload_bytes,
+                              max_pixels=settings.max_input_pixels)[0]
     try:
         return storage.get_object(job["input_key"])
     except ClientError as exc:
@@ -29,11 +35,11 @@ def _input_bytes(job: dict) -> bytes:
 def _run_combo(job: dict, data: bytes) -> ImageOutput:
     params = job["params"]
     return run_combo(data, params["enhance_level"], config_from_dict(params["config"]),
-                     max_edge=get_settings().max_output_edge)
+                     max_edge=get_settings().max_output_edge, fmt=params.get("format", "png"))
 
 
 def _run_remove_bg(job: dict, data: bytes) -> ImageOutput:
-    return run_remove_bg(data, config_from_dict(job["params"]["config"]))
+    return run_remove_bg(data, config_from_dict(job["params"]["config"]), fmt=job["params"].get("format", "png"))
 
 
 OPERATIONS = {"combo": _run_combo, "remove_bg": _run_remove_bg}

@@ -1,0 +1,6 @@
+"""POST /expand: extend the canvas of base_image_url on each side (DashScope outpainting), as a job."""
+from imgapi.http_api import lambda_entry
+from imgapi.image_edits import image_edit_api
+
+app = image_edit_api("expand")
+handler = lambda_entry(app)

@@ -1,0 +1,6 @@
+"""POST /fix: repair and sharpen base_image_url (DashScope super-resolution), as a job."""
+from imgapi.http_api import lambda_entry
+from imgapi.image_edits import image_edit_api
+
+app = image_edit_api("fix")
+handler = lambda_entry(app)

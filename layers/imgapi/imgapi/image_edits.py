@@ -1,0 +1,109 @@
+"""The first API's routes (POST /change_bg, /change_cloth, /expand, /fix, /remove_bg) as jobs.
+
+Each route is its own function; all of them are this one resolver, made for its operation:
+authenticate, read the seed's JSON body (or a multipart form with uploaded images), check it,
+submit the job (all or nothing), and answer 202 with the job, or, with `wait`, the finished job.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from . import job_views, jobs
+from .errors import BadRequest, ServiceUnavailable
+from .http_api import authenticate, create_resolver, json_response
+from .image_input import ImageInfo, inspect_image
+from .operations import IMAGE_EDITS, ImageEdit
+from .request_body import Form, parse_form
+from .settings import get_settings
+from .submission import submit_job
+
+# A waiting request gives back this much of the function's time for answering.
+WAIT_MARGIN_SECONDS = 2.0
+# Seed clients read DashScope's task_status.
+SEED_TASK_STATUS = {jobs.PENDING: "PENDING", jobs.PROCESSING: "RUNNING", jobs.COMPLETED: "SUCCEEDED", jobs.FAILED: "FAILED"}
+
+
+def _engine(edit: ImageEdit, requested: Any) -> str:
+    """The engine that runs the job: the operation's own. A request may name it; another one is refused."""
+    if requested not in (None, "") and requested != edit.engine:
+        raise BadRequest(f"{edit.name} runs on the {edit.engine} engine in this deployment; engine={requested!r} "
+                         "is not available for it", code="bad_engine")
+    if edit.engine == "dashscope" and not get_settings().dashscope.configured:
+        raise ServiceUnavailable(
+            f"{edit.name} needs DashScope, which is not configured here: set DASHSCOPE_API_KEY (or deploy with the "
+            "stack parameter DashScopeApiKeySecretArn naming a Secrets Manager secret that holds the key)",
+            code="engine_unavailable")
+    return edit.engine
+
+
+def _uploads(edit: ImageEdit, form: Form) -> dict[str, tuple[bytes, ImageInfo]]:
+    """Uploaded images, by the URL field they stand for: a file under `base_image` (or `base_image_url`)."""
+    settings = get_settings()
+    found: dict[str, tuple[bytes, ImageInfo]] = {}
+    for field in edit.image_fields:
+        names = [name for name in (field.removesuffix("_url"), field) if name in form.files]
+        if len(names) > 1:
+            raise BadRequest(f"upload {field.removesuffix('_url')} once", code="bad_parameter")
+        if names:
+            data = form.files[names[0]].data
+            try:
+                info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
+            except BadRequest as exc:
+                raise BadRequest(f"{names[0]}: {exc.message}", code=exc.code) from exc
+            found[field] = (data, info)
+    unknown = sorted(set(form.files) - {n for f in edit.image_fields for n in (f, f.removesuffix("_url"))})
+    if unknown:
+        raise BadRequest(f"unexpected file field(s) {', '.join(unknown)}; {edit.name} takes "
+                         f"{', '.join(f.removesuffix('_url') for f in edit.image_fields)}", code="bad_parameter")
+    return found
+
+
+def seed_view(job: dict) -> dict:
+    """The job view plus what the first API's clients read: DashScope's task_status, and image_url for try-on."""
+    view = job_views.job_view(job)
+    view["task_status"] = SEED_TASK_STATUS.get(view["status"], view["status"].upper())
+    if job["operation"] == "change_cloth" and view["results"]:
+        view["image_url"] = view["results"][0]["url"]
+    return view
+
+
+def submit(operation: str, owner: str, raw_event: dict, *, time_left: float) -> tuple[int, dict]:
+    """Submit one image edit; (status, body). 202 and the job; 200 and the finished job when `wait` sufficed."""
+    edit = IMAGE_EDITS[operation]
+    query = raw_event.get("queryStringParameters") or {}
+    form = parse_form(raw_event)
+    wait = job_views.parse_wait(query.get("wait"), form.fields.get("wait"))
+    engine = _engine(edit, form.fields.get("engine") or query.get("engine"))
+    uploads = _uploads(edit, form)
+    params = edit.parse(owner, form.fields, frozenset(uploads))
+    settings = get_settings()
+    queue = settings.dashscope.queue_url if engine == "dashscope" else settings.image_queue_url
+    if engine == "local" and uploads:  # the image worker reads a job's one input from input_key
+        job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
+                         image=uploads[edit.image_fields[0]])
+    else:
+        job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
+                         uploads=uploads or None)
+    wait = min(wait, time_left - WAIT_MARGIN_SECONDS)
+    if wait > 0:
+        job = job_views.wait_for(job["task_id"], wait) or job
+    return (200 if job["status"] in jobs.TERMINAL else 202), seed_view(job)
+
+
+def image_edit_api(operation: str) -> APIGatewayHttpResolver:
+    """The resolver of one operation's function (functions/<operation>/app.py)."""
+    if operation not in IMAGE_EDITS:
+        raise ValueError(f"unknown image edit {operation!r}")
+    app = create_resolver()
+
+    @app.post(f"/{operation}")
+    def submit_edit():
+        owner = authenticate(app.current_event)
+        context = app.lambda_context
+        time_left = context.get_remaining_time_in_millis() / 1000 if context else job_views.MAX_WAIT_SECONDS
+        status, body = submit(operation, owner, app.current_event.raw_event, time_left=time_left)
+        return json_response(status, body)
+
+    return app

@@ -1,0 +1,137 @@
+"""What a client sees of jobs, whatever their operation: GET /api/v1/jobs/{task_id}, GET /api/v1/jobs, and waiting for one."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any, Callable
+
+from . import jobs, storage
+from .errors import BadRequest
+from .operations import ALL_OPERATIONS
+from .records import plain
+
+JOBS_PATH = "/api/v1/jobs"
+LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 20, 100
+STATUSES = (jobs.PENDING, jobs.PROCESSING, jobs.COMPLETED, jobs.FAILED)
+DASHSCOPE_FIELDS = ("model", "task_id", "request_id", "task_status", "usage", "submit_time", "scheduled_time",
+                    "end_time", "task_metrics")
+
+
+def status_url(task_id: str) -> str:
+    return f"{JOBS_PATH}/{task_id}"
+
+
+def result_view(result: dict) -> dict:
+    """One result: a short-lived presigned URL of our copy, and what it is."""
+    view = {"url": storage.presigned_get_url(result["key"])}
+    view.update({k: result[k] for k in ("width", "height", "content_type", "size_bytes", "index") if k in result})
+    return view
+
+
+def job_view(job: dict) -> dict:
+    job = plain(job)
+    error = {"message": job["error_message"], "code": job.get("error_code")} if job.get("error_message") else None
+    view: dict[str, Any] = {
+        "task_id": job["task_id"],
+        "status": job["status"],
+        "status_url": status_url(job["task_id"]),
+        "operation": job["operation"],
+        "engine": job.get("engine"),
+        "created_at": job.get("created_at"),
+        "started_at": job.get("started_at"),
+        "finished_at": job.get("finished_at"),
+        "updated_at": job.get("updated_at"),
+        "params": job.get("params") or {},
+        "results": [result_view(r) for r in job.get("results") or []] if job["status"] == jobs.COMPLETED else [],
+        "error": error,
+    }
+    if job.get("failures"):
+        view["failures"] = job["failures"]  # a partial success: which images DashScope could not make, and why
+    if job.get("last_error") and job["status"] not in jobs.TERMINAL:
+        view["last_error"] = job["last_error"]  # why the last attempt failed; another is coming
+    dashscope = job.get("dashscope")
+    if dashscope:
+        view["dashscope"] = {k: dashscope.get(k) for k in DASHSCOPE_FIELDS if dashscope.get(k) is not None}
+    return view
+
+
+# -- listing ----------------------------------------------------------------------------------------------
+
+def _encode_token(key: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(plain(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, owner: str) -> dict:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, dict) or set(key) != {"task_id", "owner", "created_at"} or key["owner"] != owner \
+            or not all(isinstance(v, str) for v in key.values()):
+        raise BadRequest("next_token is not one this API gave you; start again without it", code="bad_next_token")
+    return key
+
+
+def _limit(raw: str | None) -> int:
+    if raw in (None, ""):
+        return LIST_DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
+        raise BadRequest(f"limit must be a whole number from 1 to {LIST_MAX_LIMIT}", code="bad_parameter")
+    return int(raw)
+
+
+def list_view(owner: str, query: dict[str, str]) -> dict:
+    """The owner's jobs, newest first: ?limit=1-100, ?next_token=..., ?status=..., ?operation=..."""
+    status, operation = query.get("status") or None, query.get("operation") or None
+    if status and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_parameter")
+    if operation and operation not in ALL_OPERATIONS:
+        raise BadRequest(f"operation must be one of {', '.join(ALL_OPERATIONS)}", code="bad_parameter")
+    start = _decode_token(query["next_token"], owner) if query.get("next_token") else None
+    items, next_key = jobs.list_jobs(owner, limit=_limit(query.get("limit")), start_key=start,
+                                     status=status, operation=operation)
+    return {"jobs": [job_view(item) for item in items], "next_token": _encode_token(next_key) if next_key else None}
+
+
+# -- waiting ----------------------------------------------------------------------------------------------
+
+MAX_WAIT_SECONDS = 25  # API Gateway gives up on a request after 30 s
+WAIT_POLL_SECONDS = (0.25, 0.5, 1.0)  # then every second
+
+
+def parse_wait(*candidates: Any) -> float:
+    """The `wait` option (query string or body): seconds from 0 to MAX_WAIT_SECONDS; the first one given counts."""
+    for raw in candidates:
+        if raw in (None, ""):
+            continue
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 <= seconds <= MAX_WAIT_SECONDS:
+            raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}; got {raw!r}",
+                             code="bad_parameter")
+        return seconds
+    return 0.0
+
+
+# Looked up at each call, so tests can make waiting instant (or run the worker meanwhile).
+sleep: Callable[[float], None] = time.sleep
+now: Callable[[], float] = time.monotonic
+
+
+def wait_for(task_id: str, seconds: float) -> dict | None:
+    """The job once it is completed or failed, or as it is when `seconds` have passed."""
+    deadline = now() + seconds
+    polls = 0
+    while True:
+        job = jobs.get_job(task_id)
+        left = deadline - now()
+        if job is None or job["status"] in jobs.TERMINAL or left <= 0:
+            return job
+        sleep(min(left, WAIT_POLL_SECONDS[min(polls, len(WAIT_POLL_SECONDS) - 1)]))
+        polls += 1

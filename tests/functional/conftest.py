@@ -1,0 +1,48 @@
+"""Fixtures for the DashScope engine: the fake DashScope server, the environment pointing at it, a virtual clock."""
+from __future__ import annotations
+
+import pytest
+
+from imgapi import dashscope_worker
+from imgapi.dashscope_client import Clock
+from imgapi.settings import get_settings
+from tests.support.fake_dashscope import FakeDashScope
+from tests.support.worker import drain, worker_handler
+
+
+class VirtualClock(Clock):
+    """Time that passes only when the code sleeps: backoff ladders and deadlines run in no time."""
+
+    def __init__(self):
+        self.time = 1000.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> VirtualClock:
+    virtual = VirtualClock()
+    monkeypatch.setattr(dashscope_worker, "clock", virtual)
+    return virtual
+
+
+@pytest.fixture
+def dashscope(stack, monkeypatch, clock):
+    """The fake DashScope, with the stack's environment pointing at it (and allowed to fetch from 127.0.0.1)."""
+    with FakeDashScope() as fake:
+        for key, value in {**fake.env(), "FETCH_ALLOW_PRIVATE_HOSTS": "true", "DASHSCOPE_SLOT_RETRY_SECONDS": "0"}.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        yield fake
+    get_settings.cache_clear()
+
+
+def run_dashscope_worker(rounds: int = 20) -> list[dict]:
+    """Deliver the DashScope queue's messages to the DashScope worker until the queue is empty."""
+    return drain(get_settings().dashscope.queue_url, worker_handler("DashScopeWorkerFunction"), rounds)
