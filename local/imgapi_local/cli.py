@@ -52,7 +52,8 @@ def _local_stack_state() -> dict:
     from .template import ROOT
 
     try:
-        return json.loads((ROOT / STATE_FILE).read_text())
+        # IMGAPI_DEV_STATE_FILE: another stack's state (the tests run one on free ports).
+        return json.loads(Path(os.environ.get("IMGAPI_DEV_STATE_FILE") or ROOT / STATE_FILE).read_text())
     except FileNotFoundError:
         raise SystemExit("imgapi: no local stack is running (start it with `make dev`)") from None
 

@@ -47,8 +47,9 @@ def base_url(local_stack) -> str:
 
 
 def aws_client(local_stack, service: str):
-    return boto3.client(service, endpoint_url=local_stack.aws_url, region_name="us-east-1",
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    """A client of the stack's AWS as its functions reach it (this process shares its in-memory AWS;
+    other processes, like the CLI test's, use the server at local_stack.aws_url)."""
+    return boto3.client(service)
 
 
 def login(base_url: str, username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 
 import numpy as np
@@ -119,20 +120,24 @@ def test_requests_over_the_lambda_payload_limit_are_refused_like_api_gateway(bas
     assert response.status_code == 413
 
 
-def test_users_command_manages_the_running_local_stack(base_url, local_stack, tmp_path, monkeypatch):
-    import io
+def test_users_command_manages_the_running_local_stack(base_url, local_stack, tmp_path):
+    """`imgapi users ... --local`, run as a person runs it: another process, talking to the server."""
+    import subprocess
     import sys as _sys
-
-    from imgapi_local import cli, devserver
+    from pathlib import Path
 
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"url": local_stack.url, "aws_url": local_stack.aws_url,
                                  "users_table": local_stack.stack.environment()["USERS_TABLE"]}))
-    monkeypatch.setattr(devserver, "STATE_FILE", str(state))
-    monkeypatch.setattr(_sys, "stdin", io.StringIO("grace-password\n"))
-    assert cli.main(["users", "add", "grace", "--local", "--password-stdin"]) == 0
+    imgapi = str(Path(_sys.executable).with_name("imgapi"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "MOTO_"))}
+    env["IMGAPI_DEV_STATE_FILE"] = str(state)
+    added = subprocess.run([imgapi, "users", "add", "grace", "--local", "--password-stdin"], input="grace-password\n",
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
     assert login(base_url, "grace", "grace-password")
-    assert cli.main(["users", "remove", "grace", "--local"]) == 0
+    removed = subprocess.run([imgapi, "users", "remove", "grace", "--local"], env=env, capture_output=True, text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
     response = requests.post(f"{base_url}/api/v1/login", params={"username": "grace", "password": "grace-password"}, timeout=10)
     assert response.status_code == 401
 
