@@ -102,3 +102,48 @@ def test_token_of_a_deleted_user_is_401(api, stack):
 def test_health_needs_no_token(api, stack):
     response = api.call("GET", "/api/v1/health")
     assert response.status == 200 and response.json() == {"status": "ok"}
+
+
+def _login(api, username, password):
+    return api.call("POST", "/api/v1/login", query=f"username={username}&password={password}")
+
+
+@pytest.mark.parametrize("username", ["alice", "nobody-at-all"])
+def test_repeated_failures_lock_the_username_for_a_while_whether_or_not_it_exists(api, alice, username, monkeypatch):
+    from imgapi import login_throttle
+
+    for _ in range(4):
+        assert _login(api, username, "wrong-password").status == 401
+    assert _login(api, username, "wrong-password").status == 401  # the fifth failure locks it
+    locked = _login(api, username, "alice-password")
+    assert locked.status == 429 and locked.json()["code"] == "login_locked"
+    assert 1 <= int(locked.headers["retry-after"]) <= 301
+    # Another username is not affected, and the lock ends by itself.
+    assert _login(api, "bob", "whatever-pw").status == 401
+    later = time.time() + 301
+    monkeypatch.setattr(login_throttle.time, "time", lambda: later)
+    if username == "alice":
+        assert _login(api, "alice", "alice-password").status == 200
+    else:
+        assert _login(api, username, "wrong-password").status == 401
+
+
+def test_a_success_resets_the_count(api, alice):
+    for _ in range(4):
+        _login(api, "alice", "wrong-password")
+    assert _login(api, "alice", "alice-password").status == 200
+    for _ in range(4):
+        assert _login(api, "alice", "wrong-password").status == 401
+    assert _login(api, "alice", "alice-password").status == 200
+
+
+def test_a_failed_login_does_the_same_work_for_known_and_unknown_users(api, alice, monkeypatch):
+    """One scrypt check either way, so the response time does not reveal which usernames exist."""
+    from imgapi import passwords, users as users_module
+
+    checks = []
+    real = passwords.verify_password
+    monkeypatch.setattr(users_module, "verify_password", lambda p, e: checks.append(e) or real(p, e))
+    _login(api, "alice", "wrong-password")
+    _login(api, "nobody-at-all", "wrong-password")
+    assert len(checks) == 2 and checks[1] == passwords.DUMMY_HASH and checks[0] != passwords.DUMMY_HASH

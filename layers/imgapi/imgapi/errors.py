@@ -47,6 +47,11 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"

@@ -1,7 +1,7 @@
 """Logging in: credentials from the query string (as the seed client sends them), a form or JSON."""
 from __future__ import annotations
 
-from . import users
+from . import login_throttle, users
 from .errors import BadRequest, Unauthorized
 from .request_body import parse_form
 from .tokens import issue_token
@@ -20,7 +20,10 @@ def credentials(raw_event: dict) -> tuple[str, str]:
 
 def login(raw_event: dict) -> dict:
     username, password = credentials(raw_event)
+    login_throttle.check_not_locked(username)
     if not users.authenticate(username, password):
+        login_throttle.record_failure(username)
         raise Unauthorized("invalid username or password", code="invalid_credentials")
+    login_throttle.record_success(username)
     token, ttl = issue_token(username)
     return {"access_token": token, "token_type": "bearer", "expires_in": ttl}
