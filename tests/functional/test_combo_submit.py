@@ -163,3 +163,27 @@ def test_queue_failure_leaves_no_job_and_no_object(api, alice, monkeypatch):
     response = submit(api, alice)
     assert response.status == 503 and response.json()["code"] == "submit_failed"
     _assert_nothing_stored()
+
+
+def test_an_idempotency_key_makes_a_retried_submit_return_the_same_task(api, alice, bob):
+    def with_key(token, key, data=None):
+        return api.call("POST", "/api/v1/upscale/combo", token=token, headers={"Idempotency-Key": key},
+                        files={"file": ("p.jpg", data or portrait_jpeg(), "image/jpeg")})
+
+    first = with_key(alice, "order-17")
+    again = with_key(alice, "order-17", portrait_jpeg(100, 120))
+    assert first.status == again.status == 202
+    assert first.json()["task_id"] == again.json()["task_id"]
+    assert len(_jobs()) == 1 and len(_messages()) == 1
+    # The first request's input stands; the retry stored nothing of its own.
+    (key,) = _objects()
+    assert boto3.client("s3").get_object(Bucket=get_settings().bucket, Key=key)["Body"].read() == portrait_jpeg()
+    assert with_key(alice, "order-18").json()["task_id"] != first.json()["task_id"]
+    assert with_key(bob, "order-17").json()["task_id"] != first.json()["task_id"]  # keys are per user
+
+
+def test_a_malformed_idempotency_key_is_400(api, alice):
+    response = api.call("POST", "/api/v1/upscale/combo", token=alice, headers={"Idempotency-Key": "x" * 300},
+                        files={"file": ("p.jpg", portrait_jpeg(), "image/jpeg")})
+    assert response.status == 400 and response.json()["code"] == "bad_idempotency_key"
+    _assert_nothing_stored()

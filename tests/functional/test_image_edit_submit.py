@@ -250,3 +250,11 @@ def test_with_wait_a_job_not_finished_in_time_comes_back_as_202(api, alice, keye
     response = api.call("POST", "/expand", token=alice, query="wait=3", json_body=SEED_BODIES["expand"])
     assert response.status == 202 and response.json()["status"] == "pending" and response.json()["task_status"] == "PENDING"
     assert slept and sum(slept) <= 3
+
+
+def test_an_idempotency_key_makes_a_retried_image_edit_return_the_same_task(api, alice):
+    body = {"image_url": "https://images.example.com/shoe.png"}
+    first = api.call("POST", "/remove_bg", token=alice, json_body=body, headers={"Idempotency-Key": "k-1"})
+    again = api.call("POST", "/remove_bg", token=alice, json_body=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status == again.status == 202
+    assert first.json()["task_id"] == again.json()["task_id"]

@@ -5,7 +5,7 @@ from . import jobs, storage
 from .errors import BadRequest, NotFound
 from .image_input import inspect_image
 from .operations import combo_params
-from .request_body import parse_form
+from .request_body import idempotency_key, parse_form
 from .settings import get_settings
 from .submission import submit_job
 
@@ -24,7 +24,8 @@ def submit(owner: str, raw_event: dict) -> dict:
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     params["filename"] = (upload.filename or "")[:255]
     job = submit_job(owner=owner, operation=OPERATION, engine="local", params=params,
-                     queue_url=settings.image_queue_url, image=(upload.data, info))
+                     queue_url=settings.image_queue_url, image=(upload.data, info),
+                     idempotency_key=idempotency_key(raw_event))
     return {
         "task_id": job["task_id"],
         "status": job["status"],

@@ -15,7 +15,7 @@ from .errors import BadRequest, ServiceUnavailable
 from .http_api import authenticate, create_resolver, json_response
 from .image_input import ImageInfo, inspect_image
 from .operations import IMAGE_EDITS, ImageEdit
-from .request_body import Form, parse_form
+from .request_body import Form, idempotency_key, parse_form
 from .settings import get_settings
 from .submission import submit_job
 
@@ -80,12 +80,13 @@ def submit(operation: str, owner: str, raw_event: dict, *, time_left: float) -> 
     params = edit.parse(owner, form.fields, frozenset(uploads))
     settings = get_settings()
     queue = settings.dashscope.queue_url if engine == "dashscope" else settings.image_queue_url
+    key = idempotency_key(raw_event)
     if engine == "local" and uploads:  # the image worker reads a job's one input from input_key
         job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
-                         image=uploads[edit.image_fields[0]])
+                         image=uploads[edit.image_fields[0]], idempotency_key=key)
     else:
         job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
-                         uploads=uploads or None)
+                         uploads=uploads or None, idempotency_key=key)
     wait = min(wait, time_left - WAIT_MARGIN_SECONDS)
     if wait > 0:
         job = job_views.wait_for(job["task_id"], wait) or job

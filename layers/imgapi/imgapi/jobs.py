@@ -24,8 +24,16 @@ TERMINAL = (COMPLETED, FAILED)
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
 
 
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("3c3b1b8e-7f0e-4f57-9a7c-4f2b8d6f1e21")
+
+
 def new_task_id() -> str:
     return str(uuid.uuid4())
+
+
+def task_id_for_idempotency_key(owner: str, operation: str, key: str) -> str:
+    """The task a client's Idempotency-Key names: the same owner, operation and key, the same task."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner}\n{operation}\n{key}"))
 
 
 def _table():

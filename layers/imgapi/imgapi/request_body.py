@@ -102,3 +102,17 @@ def parse_json(body: bytes):
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def idempotency_key(raw_event: dict) -> str | None:
+    """The Idempotency-Key header, if the client sent one (printable, at most 255 characters)."""
+    headers = {k.lower(): v for k, v in (raw_event.get("headers") or {}).items()}
+    key = headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters", code="bad_idempotency_key")
+    return key

@@ -16,12 +16,22 @@ def _describe(info: ImageInfo) -> dict:
 
 def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_url: str,
                image: tuple[bytes, ImageInfo] | None = None,
-               uploads: dict[str, tuple[bytes, ImageInfo]] | None = None) -> dict:
+               uploads: dict[str, tuple[bytes, ImageInfo]] | None = None,
+               idempotency_key: str | None = None) -> dict:
     """Create a pending job and queue it. On any AWS failure, undo what was written and answer 503.
 
     `image` is the job's one input (its input_key); `uploads` are named inputs (form fields), kept under
-    uploads/<owner>/<task>/<name>.<ext> and listed in params["uploads"] as {name: key}."""
-    task_id = jobs.new_task_id()
+    uploads/<owner>/<task>/<name>.<ext> and listed in params["uploads"] as {name: key}.
+    With an `idempotency_key` (the Idempotency-Key header), a retried request gets the job the first
+    one made: the task id is derived from the owner, operation and key."""
+    if idempotency_key:
+        task_id = jobs.task_id_for_idempotency_key(owner, operation, idempotency_key)
+        existing = jobs.get_job(task_id)
+        if existing is not None:
+            logger.info("idempotent replay", extra={"task_id": task_id})
+            return existing
+    else:
+        task_id = jobs.new_task_id()
     logger.set_correlation_id(task_id)
     key = storage.input_key(owner, task_id, image[1].extension) if image else None
     objects = {key: image} if image else {}
@@ -41,7 +51,16 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
                               input_key=key, input_info=input_info)
         written.append("job")
         send_job(queue_url, task_id)
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
+        if idempotency_key and "job" not in written and exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            # The same request, retried while the first was still being submitted: that one's job stands
+            # (and the inputs just written are the same bytes under the same keys).
+            return jobs.get_job(task_id)
+        logger.exception("submit failed; undoing", extra={"written": written})
+        _undo(task_id, written)
+        raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
+                                 code="submit_failed") from exc
+    except BotoCoreError as exc:
         logger.exception("submit failed; undoing", extra={"written": written})
         _undo(task_id, written)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
