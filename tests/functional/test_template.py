@@ -154,3 +154,27 @@ def test_every_function_has_a_sample_event():
     events = [p.name for p in (ROOT / "events").glob("*.json")]
     for spec in SPECS.values():
         assert any(name.startswith(spec.code_dir.name) for name in events), spec.logical_id
+
+
+def test_alarms_watch_every_dead_letter_queue_job_queue_and_queue_worker():
+    resources = TEMPLATE["Resources"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+    def watched(metric: str, dimension: str) -> set[str]:
+        found = set()
+        for alarm in alarms:
+            if alarm["MetricName"] != metric:
+                continue
+            for d in alarm["Dimensions"]:
+                if d["Name"] == dimension:
+                    value = d["Value"]
+                    found.add(value.get("Ref") or value.get("Fn::GetAtt", [None])[0])
+        return found
+
+    sources = {e["Properties"]["Queue"]["Fn::GetAtt"][0]: spec.logical_id for spec in SPECS.values()
+               for e in spec.events.values() if e["Type"] == "SQS"}
+    dead_letter = {resources[q]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for q in sources}
+    assert dead_letter <= watched("ApproximateNumberOfMessagesVisible", "QueueName")
+    assert set(sources) <= watched("ApproximateAgeOfOldestMessage", "QueueName")
+    assert set(sources.values()) <= watched("Errors", "FunctionName")
+    assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)

@@ -228,8 +228,8 @@ def _run(run: _Run, settings: DashScopeSettings) -> tuple[list[dict], list[dict]
 
 
 def _outcome_metrics(operation: str, outcome: str, started: float) -> None:
-    job_metric(f"Jobs{outcome}", operation)
-    job_metric("JobDuration", operation, round(time.monotonic() - started, 3), MetricUnit.Seconds)
+    job_metric(f"Jobs{outcome}", operation, "dashscope")
+    job_metric("JobDuration", operation, "dashscope", round(time.monotonic() - started, 3), MetricUnit.Seconds)
 
 
 def _process(job: dict, attempt: int, receives: int, choice: ModelChoice, deadline: float) -> bool:
@@ -278,13 +278,13 @@ def _wait_for_slot(job: dict, message: dict, choice: ModelChoice, settings: Dash
                   f"they stayed busy for {age:.0f} s; submit the job again later")
         jobs.fail(job["task_id"], reason, code="dashscope_busy")
         logger.warning("job failed: no slot in time", extra={"model": choice.model})
-        job_metric("JobsFailed", job["operation"])
+        job_metric("JobsFailed", job["operation"], "dashscope")
         return
     delay = settings.slot_retry_seconds * (1 + 0.5 * random.random())
     extra = {"attempt_base": int(job.get("attempt") or 0), "deferrals": int(message.get("deferrals", 0)) + 1}
     send_job(settings.queue_url, job["task_id"], delay_seconds=round(delay), extra=extra)
     logger.info("no free DashScope slot; the job comes back later", extra={"model": choice.model, "delay": round(delay)})
-    job_metric("JobsDeferred", job["operation"])
+    job_metric("JobsDeferred", job["operation"], "dashscope")
 
 
 def handle_record(record: SQSRecord, lambda_context: Any = None) -> None:

@@ -85,7 +85,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
         job = _create(task_id, owner, operation, {"source_key": key}, key, None, output_prefix)
         if job is not None:
             jobs.fail(task_id, f"{key}: {refused.message}", code=refused.code)
-            job_metric("JobsFailed", operation or "unknown")
+            job_metric("JobsFailed", operation or "unknown", "local")
             logger.warning("upload refused", extra={"key": key, "reason": refused.message})
         return job
     params["source_key"] = key
@@ -93,7 +93,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
     job = _create(task_id, owner, operation, params, key, input_info, output_prefix)
     if job is not None:
         send_job(settings.image_queue_url, task_id)
-        job_metric("JobsSubmitted", operation)
+        job_metric("JobsSubmitted", operation, "local")
         logger.info("upload queued", extra={"key": key, "operation": operation})
     return job
 

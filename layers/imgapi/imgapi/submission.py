@@ -65,7 +65,7 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         _undo(task_id, written)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                  code="submit_failed") from exc
-    job_metric("JobsSubmitted", operation)
+    job_metric("JobsSubmitted", operation, engine)
     logger.info("job submitted", extra={"operation": operation, "engine": engine})
     return job
 

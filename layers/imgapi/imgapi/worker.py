@@ -57,8 +57,8 @@ def run_job(job: dict) -> list[dict]:
 
 
 def _record_outcome(job: dict, outcome: str, started: float) -> None:
-    job_metric(f"Jobs{outcome}", job["operation"])
-    job_metric("JobDuration", job["operation"], round(time.monotonic() - started, 3), MetricUnit.Seconds)
+    job_metric(f"Jobs{outcome}", job["operation"], job.get("engine", "local"))
+    job_metric("JobDuration", job["operation"], job.get("engine", "local"), round(time.monotonic() - started, 3), MetricUnit.Seconds)
 
 
 def handle_record(record: SQSRecord) -> None:
