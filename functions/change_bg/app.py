@@ -1,4 +1,4 @@
-"""POST /change_bg: put the subject of base_image_url in front of a new background (DashScope), as a job."""
+"""POST /change_bg: put the subject of base_image_url in front of a new background (DashScope or the local engine), as a job."""
 from imgapi.http_api import lambda_entry
 from imgapi.image_edits import image_edit_api
 

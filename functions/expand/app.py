@@ -1,4 +1,4 @@
-"""POST /expand: extend the canvas of base_image_url on each side (DashScope outpainting), as a job."""
+"""POST /expand: extend the canvas of base_image_url on each side (DashScope outpainting or the local engine), as a job."""
 from imgapi.http_api import lambda_entry
 from imgapi.image_edits import image_edit_api
 

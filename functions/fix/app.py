@@ -1,4 +1,4 @@
-"""POST /fix: repair and sharpen base_image_url (DashScope super-resolution), as a job."""
+"""POST /fix: repair and sharpen base_image_url (DashScope super-resolution or the local engine), as a job."""
 from imgapi.http_api import lambda_entry
 from imgapi.image_edits import image_edit_api
 

@@ -1,4 +1,5 @@
-"""The combo job's enhancement (denoise, resample, sharpen) and the resampling of a cut-out's colour and alpha.
+"""The combo job's enhancement (denoise, resample, sharpen; also the local engine's fix), the resampling of a
+cut-out's colour and alpha, and filling colours in from known pixels (bleed, spread).
 
 Everything here works on uint8 arrays with OpenCV: a 12 MP photo is 36 MB as uint8 and
 four times that as float32, and OpenCV's uint8 kernels are vectorised and multi-threaded.
@@ -9,6 +10,10 @@ import cv2
 import numpy as np
 
 from .enhance_levels import EnhanceLevel
+
+# spread(): a level's own colour counts fully where its footprint holds about this many known pixels; with fewer,
+# the coarser level's colour is mixed in.
+_SPREAD_TRUST = 1.0
 
 
 def resample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -55,6 +60,52 @@ def bleed(rgb: np.ndarray, alpha: np.ndarray, sigma: float = 4.0) -> np.ndarray:
     average /= np.maximum(weight, 1e-4)[..., None]
     mixed = rgb * a[..., None] + average * (1.0 - a[..., None])
     return np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def spread(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """bleed() for any distance: `image` (H, W, C uint8, C = 3 or 4) as float32, every pixel where `known` (H, W bool)
+    is False given the colour of the known pixels nearest to it; known pixels keep their values exactly.
+
+    Pull-push (Gortler et al., "The Lumigraph", 1996): the known pixels are averaged down a pyramid, each level
+    half the previous one's size, until one pixel covers everything; on the way back up each level keeps the
+    colour its own known pixels give and takes the rest from the coarser level, upsampled. A pixel far from
+    anything known gets the average of what is nearest at the scale of that distance; the cost is a few passes
+    over the image, however far the colours must go (a Gaussian of that reach would be hundreds of taps)."""
+    if not known.any():
+        raise ValueError("nothing is known to spread from")
+    height, width = known.shape
+    # The first halving in 16-bit fixed point (no full-size float copy of a large canvas), the rest in float32.
+    scaled = image.astype(np.uint16) << 8
+    scaled[~known] = 0
+    values = cv2.pyrDown(scaled).astype(np.float32) * (1.0 / 256)
+    del scaled
+    weight = cv2.pyrDown(known.astype(np.uint16) << 8).astype(np.float32) * (1.0 / 256)
+    levels = [(values, weight)]
+    while max(levels[-1][1].shape) > 1:
+        values, weight = levels[-1]
+        levels.append((cv2.pyrDown(values), cv2.pyrDown(weight)))
+    values, weight = levels[-1]
+    colour = _normalised(values, weight)
+    for level in range(len(levels) - 2, -1, -1):
+        values, weight = levels[level]
+        coarser = _upsample(colour, weight.shape)
+        # weight is the known share of a pixel's footprint; times the footprint's area in full-size pixels
+        # (4 ** (level + 1): levels[0] is already one halving down), about how many known pixels it holds.
+        trust = np.minimum(weight * (4.0 ** (level + 1) / _SPREAD_TRUST), 1.0)[..., None]
+        colour = _normalised(values, weight)
+        colour *= trust
+        colour += coarser * (1.0 - trust)
+    full = _upsample(colour, (height, width))
+    np.copyto(full, image, where=known[..., None])
+    return full
+
+
+def _upsample(colour: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return cv2.pyrUp(colour, dstsize=(shape[1], shape[0])).reshape(shape + colour.shape[2:])
+
+
+def _normalised(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return values / np.maximum(weight, 1e-6)[..., None]
 
 
 def enhance_colour(rgb: np.ndarray, level: EnhanceLevel, size: tuple[int, int]) -> np.ndarray:

@@ -38,3 +38,18 @@ def output_size(width: int, height: int, scale: float, max_edge: int) -> tuple[i
     if longest > max_edge:
         out_w, out_h = out_w * max_edge / longest, out_h * max_edge / longest
     return max(1, round(out_w)), max(1, round(out_h))
+
+
+# The local engine's `fix` (super-resolution and repair): DashScope's upscale_factor 1-4, where 1 sharpens
+# without enlarging. The combo's enhancement without the cut-out: a light denoise at the input's size, the
+# enlargement, then the halo-free unsharp mask, stronger for larger factors since enlarging softens more.
+FIX_FACTORS = (1, 2, 3, 4)
+_FIX_SETTINGS = {1: (3, 1.0, 1.0), 2: (5, 0.8, 1.2), 3: (5, 1.0, 1.5), 4: (7, 1.2, 1.8)}
+
+
+def fix_level(factor: int) -> EnhanceLevel:
+    """The enhancement of `fix` at an upscale factor (1-4)."""
+    if factor not in FIX_FACTORS:
+        raise ValueError(f"upscale_factor must be one of {FIX_FACTORS}; got {factor!r}")
+    denoise, amount, sigma = _FIX_SETTINGS[factor]
+    return EnhanceLevel(f"fix-{factor}", scale=float(factor), denoise=denoise, sharpen=amount, sharpen_sigma=sigma)

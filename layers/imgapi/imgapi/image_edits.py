@@ -14,7 +14,7 @@ from . import job_views, jobs
 from .errors import BadRequest, ServiceUnavailable
 from .http_api import authenticate, create_resolver, json_response
 from .image_input import ImageInfo, inspect_image
-from .operations import IMAGE_EDITS, ImageEdit
+from .operations import DASHSCOPE, ENGINES, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
 from .request_body import Form, idempotency_key, parse_form
 from .settings import get_settings
 from .submission import submit_job
@@ -26,16 +26,25 @@ SEED_TASK_STATUS = {jobs.PENDING: "PENDING", jobs.PROCESSING: "RUNNING", jobs.CO
 
 
 def _engine(edit: ImageEdit, requested: Any) -> str:
-    """The engine that runs the job: the operation's own. A request may name it; another one is refused."""
-    if requested not in (None, "") and requested != edit.engine:
-        raise BadRequest(f"{edit.name} runs on the {edit.engine} engine in this deployment; engine={requested!r} "
-                         "is not available for it", code="bad_engine")
-    if edit.engine == "dashscope" and not get_settings().dashscope.configured:
+    """The engine that runs the job. A request may name it (`engine`: local | dashscope); without one, DashScope
+    where it is configured and can run the operation, else the local engine."""
+    configured = get_settings().dashscope.configured
+    if requested in (None, ""):
+        requested = DASHSCOPE if (DASHSCOPE in edit.engines and configured) or LOCAL not in edit.engines else LOCAL
+    elif requested not in ENGINES:
+        raise BadRequest(f"engine must be one of {', '.join(ENGINES)}; got {requested!r}", code="bad_engine")
+    elif requested not in edit.engines:
+        why = "virtual try-on needs a generative model" if edit.name == "change_cloth" else \
+            f"it runs on {edit.engines[0]}"
+        raise BadRequest(f"{edit.name} has no {requested} engine ({why}); use engine={edit.engines[0]} or leave "
+                         "engine out", code="bad_engine")
+    if requested == DASHSCOPE and not configured:
+        local = f"; or use engine=local, which runs {edit.name} on our own worker" if LOCAL in edit.engines else ""
         raise ServiceUnavailable(
-            f"{edit.name} needs DashScope, which is not configured here: set DASHSCOPE_API_KEY (or deploy with the "
-            "stack parameter DashScopeApiKeySecretArn naming a Secrets Manager secret that holds the key)",
-            code="engine_unavailable")
-    return edit.engine
+            f"{edit.name} on DashScope needs DashScope, which is not configured here: set DASHSCOPE_API_KEY (or deploy "
+            f"with the stack parameter DashScopeApiKeySecretArn naming a Secrets Manager secret that holds the key)"
+            + local, code="engine_unavailable")
+    return requested
 
 
 def _uploads(edit: ImageEdit, form: Form) -> dict[str, tuple[bytes, ImageInfo]]:
@@ -78,15 +87,14 @@ def submit(operation: str, owner: str, raw_event: dict, *, time_left: float) -> 
     engine = _engine(edit, form.fields.get("engine") or query.get("engine"))
     uploads = _uploads(edit, form)
     params = edit.parse(owner, form.fields, frozenset(uploads))
+    if engine == LOCAL:
+        check_local_params(edit, params, frozenset(uploads))
     settings = get_settings()
-    queue = settings.dashscope.queue_url if engine == "dashscope" else settings.image_queue_url
-    key = idempotency_key(raw_event)
-    if engine == "local" and uploads:  # the image worker reads a job's one input from input_key
-        job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
-                         image=uploads[edit.image_fields[0]], idempotency_key=key)
-    else:
-        job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
-                         uploads=uploads or None, idempotency_key=key)
+    queue = settings.dashscope.queue_url if engine == DASHSCOPE else settings.image_queue_url
+    # The image worker reads a local job's main image from its input_key, any other uploaded image by its field.
+    image = uploads.pop(edit.image_fields[0], None) if engine == LOCAL else None
+    job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
+                     image=image, uploads=uploads or None, idempotency_key=idempotency_key(raw_event))
     wait = min(wait, time_left - WAIT_MARGIN_SECONDS)
     if wait > 0:
         job = job_views.wait_for(job["task_id"], wait) or job

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from . import cutout
 from .enhance import bleed, enhance_colour, resample
-from .enhance_levels import LEVELS, OUTPUT_FORMATS, EnhanceLevel, output_size
+from .enhance_levels import FIX_FACTORS, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size
 from .errors import JobFailure
 from .png_writer import encode_rgba
 from .removal_configs import RemovalConfig
@@ -148,3 +148,23 @@ def run_combo(data: bytes, level: str, config: RemovalConfig, *, max_edge: int, 
     if level not in LEVELS:
         raise JobFailure(f"unknown enhance level {level!r}", code="bad_parameter")
     return cut_out(data, config, LEVELS[level], max_edge=max_edge, fmt=fmt, timings=timings)
+
+
+def run_fix(data: bytes, factor: int, *, max_edge: int, fmt: str = "png", timings: dict | None = None) -> ImageOutput:
+    """Super-resolution and repair (the local engine's fix): the combo's enhancement without the cut-out, at
+    upscale_factor 1-4 (1 = sharpen without enlarging), capped like the combo's output; alpha is kept."""
+    if factor not in FIX_FACTORS:
+        raise JobFailure(f"upscale_factor must be one of {', '.join(map(str, FIX_FACTORS))}", code="bad_parameter")
+    stage = Stages(timings)
+    with stage("decode"):
+        image, own_alpha = decode(data)
+    level = fix_level(factor)
+    size = output_size(*image.size, level.scale, max_edge)
+    with stage("enhance"):
+        rgb = np.asarray(image)
+        if own_alpha is not None:
+            rgb = bleed(rgb, own_alpha)  # hidden colours must not seep into the edge as it is resampled
+        rgb = enhance_colour(rgb, level, size)
+        alpha = resample(own_alpha, size) if own_alpha is not None else np.full(rgb.shape[:2], 255, np.uint8)
+    with stage("encode"):
+        return encode(to_rgba(rgb, alpha), fmt)

@@ -8,28 +8,51 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from . import jobs, storage
+from .compose import run_change_bg
 from .errors import JobFailure
 from .job_queue import task_id_of
 from .observability import job_metric, logger
-from .pipeline import ImageOutput, run_combo, run_remove_bg
+from .operations import IMAGE_EDITS
+from .outpaint import SIDES, run_expand
+from .pipeline import ImageOutput, run_combo, run_fix, run_remove_bg
 from .remote_images import download_image
 from .removal_configs import config_from_dict
 from .settings import get_settings
 
 
-def _input_bytes(job: dict) -> bytes:
-    if not job.get("input_key") and job["params"].get("image_url"):
-        # A job whose input is a URL (the first API's remove_bg): fetched with the safe fetcher, checked like an upload.
-        settings = get_settings()
-        return download_image(job["params"]["image_url"], what="image_url", max_bytes=settings.max_upload_bytes,
-                              max_pixels=settings.max_input_pixels)[0]
+def _stored(key: str) -> bytes:
     try:
-        return storage.get_object(job["input_key"])
+        return storage.get_object(key)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             raise JobFailure("the input image is no longer in storage (expired or deleted); submit it again",
                              code="input_missing") from exc
         raise
+
+
+def _image(job: dict, field: str) -> bytes | None:
+    """An input image of an image edit by its URL field: uploaded (params["uploads"]), or downloaded from the URL
+    with the safe fetcher and checked like an upload; None when the job has neither."""
+    params = job["params"]
+    uploaded = (params.get("uploads") or {}).get(field)
+    if uploaded:
+        return _stored(uploaded)
+    if not params.get(field):
+        return None
+    settings = get_settings()
+    return download_image(params[field], what=field, max_bytes=settings.max_upload_bytes,
+                          max_pixels=settings.max_input_pixels)[0]
+
+
+def _input_bytes(job: dict) -> bytes:
+    """The job's main image: the stored input, else (the first API's edits) its first image field."""
+    if job.get("input_key"):
+        return _stored(job["input_key"])
+    edit = IMAGE_EDITS.get(job["operation"])
+    data = _image(job, edit.image_fields[0]) if edit else None
+    if data is None:
+        raise JobFailure("the job has no input image", code="input_missing")
+    return data
 
 
 def _run_combo(job: dict, data: bytes) -> ImageOutput:
@@ -42,7 +65,25 @@ def _run_remove_bg(job: dict, data: bytes) -> ImageOutput:
     return run_remove_bg(data, config_from_dict(job["params"]["config"]), fmt=job["params"].get("format", "png"))
 
 
-OPERATIONS = {"combo": _run_combo, "remove_bg": _run_remove_bg}
+def _run_change_bg(job: dict, data: bytes) -> ImageOutput:
+    reference = _image(job, "ref_image_url")
+    if reference is None:
+        raise JobFailure("change_bg on the local engine needs ref_image_url: it cannot generate a background from "
+                         "ref_prompt", code="missing_field")
+    return run_change_bg(data, reference, model=get_settings().default_rembg_model)
+
+
+def _run_expand(job: dict, data: bytes) -> ImageOutput:
+    scales = {side: float(job["params"][f"{side}_scale"]) for side in SIDES}
+    return run_expand(data, scales, max_pixels=get_settings().max_input_pixels)
+
+
+def _run_fix(job: dict, data: bytes) -> ImageOutput:
+    return run_fix(data, int(job["params"]["upscale_factor"]), max_edge=get_settings().max_output_edge)
+
+
+OPERATIONS = {"combo": _run_combo, "remove_bg": _run_remove_bg, "change_bg": _run_change_bg, "expand": _run_expand,
+              "fix": _run_fix}
 
 
 def run_job(job: dict) -> list[dict]:
@@ -53,7 +94,10 @@ def run_job(job: dict) -> list[dict]:
     prefix = job.get("output_prefix")
     key = f"{prefix}.{output.extension}" if prefix else storage.result_key(job["owner"], job["task_id"], output.extension)
     storage.put_object(key, output.data, output.content_type)
-    return [{"key": key, **output.describe()}]
+    result = {"key": key, **output.describe()}
+    if job["operation"] in IMAGE_EDITS:
+        result["index"] = 0  # the first API's results list, as DashScope's jobs have it
+    return [result]
 
 
 def _record_outcome(job: dict, outcome: str, started: float) -> None:
