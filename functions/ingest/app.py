@@ -1,4 +1,4 @@
-"""S3 ObjectCreated under inbox/: each uploaded image becomes a job (exactly once per S3 event)."""
+"""S3 ObjectCreated under inbox/ (batch folders) and incoming/ (direct uploads): each image starts its job, once per S3 event."""
 import os
 from functools import lru_cache
 

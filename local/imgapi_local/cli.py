@@ -9,21 +9,33 @@ from pathlib import Path
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
+    from imgapi.compose import run_change_bg
     from imgapi.enhance_levels import LEVELS
     from imgapi.errors import ApiError, JobFailure
-    from imgapi.pipeline import run_combo, run_remove_bg
+    from imgapi.outpaint import run_expand
+    from imgapi.pipeline import run_combo, run_fix, run_remove_bg
     from imgapi.removal_configs import parse_config
     from imgapi.settings import get_settings
 
+    settings = get_settings()
     try:
         config = parse_config({"model": args.model} if args.model else {})
         data = Path(args.input).read_bytes()
         if args.operation == "combo":
             if args.enhance_level not in LEVELS:
                 raise JobFailure(f"--enhance-level must be one of {', '.join(LEVELS)}")
-            output = run_combo(data, args.enhance_level, config, max_edge=get_settings().max_output_edge)
-        else:
+            output = run_combo(data, args.enhance_level, config, max_edge=settings.max_output_edge)
+        elif args.operation == "remove_bg":
             output = run_remove_bg(data, config)
+        elif args.operation == "change_bg":
+            if not args.ref:
+                raise JobFailure("change_bg needs --ref: the image to put behind the subject")
+            output = run_change_bg(data, Path(args.ref).read_bytes(), model=config.model)
+        elif args.operation == "expand":
+            scales = {"top": args.top, "bottom": args.bottom, "left": args.left, "right": args.right}
+            output = run_expand(data, scales, max_pixels=settings.max_input_pixels)
+        else:
+            output = run_fix(data, args.factor, max_edge=settings.max_output_edge)
     except (JobFailure, ApiError) as exc:
         print(f"imgapi: {getattr(exc, 'reason', None) or getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
@@ -109,11 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     process = commands.add_parser("process", help="run a pipeline on a local file, exactly as the image worker does")
-    process.add_argument("operation", choices=["combo", "remove_bg"])
-    process.add_argument("input", help="input image file")
+    process.add_argument("operation", choices=["combo", "remove_bg", "change_bg", "expand", "fix"])
+    process.add_argument("input", help="input image file (change_bg: the image whose subject is kept)")
     process.add_argument("-o", "--output", required=True, help="where to write the PNG result")
     process.add_argument("--enhance-level", default="medium", help="combo only: light | medium | strong")
     process.add_argument("--model", help="rembg model (default: DEFAULT_REMBG_MODEL or u2net)")
+    process.add_argument("--ref", help="change_bg only: the new background image (scaled to cover, centred)")
+    for side in ("top", "bottom", "left", "right"):
+        process.add_argument(f"--{side}", type=float, default=1.5,
+                             help=f"expand only: {side}_scale, 1.0-2.0 (default 1.5, as the API's)")
+    process.add_argument("--factor", type=int, default=1, choices=[1, 2, 3, 4],
+                         help="fix only: upscale_factor, 1 = sharpen without enlarging (default 1, as the API's)")
     process.set_defaults(func=_cmd_process)
 
     users = commands.add_parser("users", help="create, remove and list users (deployed stack or local)")
@@ -126,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's http://127.0.0.1:PORT")
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.set_defaults(func=_cmd_users)
+
+    from .client import add_parser as add_client_parser
+
+    add_client_parser(commands)  # imgapi client login / run: the API over HTTP
 
     dev = commands.add_parser("dev", help="serve the whole API on localhost over an in-process AWS")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

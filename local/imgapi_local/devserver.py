@@ -1,6 +1,7 @@
 """The local stack behind `make dev`: the whole API on localhost over an in-process AWS, no Docker.
 
-- moto's ThreadedMotoServer on 127.0.0.1 is the AWS endpoint (so presigned URLs work from curl and a browser);
+- moto's server on 127.0.0.1 is the AWS endpoint (so presigned URLs work from curl and a browser), with S3's POST
+  policy enforced in front of it (s3_post_policy.py: moto itself accepts any presigned POST);
 - every table, queue, bucket and secret of template.yaml is created in it (provision.py);
 - every HttpApi route of template.yaml is served by calling the real handler with an API Gateway v2 event;
 - every SQS event source runs its function on its queue (batch size, partial batch responses, redrive to the DLQ);
@@ -122,7 +123,7 @@ class LocalStack:
         for port in (self.port, self.aws_port):
             if not port_is_free(self.host, port):
                 raise PortInUse(f"port {port} on {self.host} is already in use")
-        from moto.server import ThreadedMotoServer
+        from .s3_post_policy import PolicyCheckingMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -136,7 +137,7 @@ class LocalStack:
         # Both doors share moto's backends, so they see the same tables, queues and objects.
         self._mock = mock_aws()
         self._mock.start()
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._moto = PolicyCheckingMotoServer(self.host, self.aws_port)
         self._moto.start()
         region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self._saved_env.setdefault("AWS_ENDPOINT_URL", os.environ.pop("AWS_ENDPOINT_URL", None))
@@ -407,8 +408,8 @@ def _dashscope_note() -> str:
     settings = get_settings().dashscope
     if settings.configured:
         return f"DashScope: {settings.base_url} (change_bg, change_cloth, expand and fix run there)"
-    return ("DashScope: not configured; change_bg, change_cloth, expand and fix answer 503. Start with "
-            "DASHSCOPE_API_KEY=sk-... (and DASHSCOPE_BASE_URL for another region) to use it.")
+    return ("DashScope: not configured; change_bg, expand and fix run on the local engine and change_cloth "
+            "answers 503. Start with DASHSCOPE_API_KEY=sk-... (and DASHSCOPE_BASE_URL for another region) to use it.")
 
 
 def serve(port: int = 8000, host: str = "127.0.0.1") -> int:
@@ -440,6 +441,10 @@ imgapi is running on {stack.url}  (in-process AWS at {stack.aws_url}; Ctrl-C to 
     curl -s "{stack.url}/api/v1/upscale/result/<task_id>?token=$TOKEN" -o result.png
     curl -s -X POST "{stack.url}/remove_bg?token=$TOKEN&wait=20" -H 'content-type: application/json' \\
          -d '{{"image_url": "https://example.com/portrait.jpg"}}'
+
+  A whole folder, large files included (straight to S3 through POST /api/v1/uploads):
+    imgapi client login --url {stack.url} --username {DEMO_USER}
+    imgapi client run combo ./photos -o ./enhanced --param enhance_level=medium
 """, flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -101,6 +101,27 @@ def test_s3_inbox_event(seeded):
     assert jobs.get_job(task_id)["status"] == "pending"
 
 
+UPLOAD_TASK = "00000000-0000-4000-8000-000000000003"
+
+
+def test_direct_upload_events(seeded):
+    """POST /api/v1/uploads answers with a presigned POST; the upload's S3 event starts the job waiting for it."""
+    import time
+
+    from imgapi import storage
+
+    created = _invoke("uploads_create.json", seeded)
+    assert created["statusCode"] == 201 and json.loads(created["body"])["upload"]["fields"]["policy"]
+    key = f"incoming/test_user/{UPLOAD_TASK}/catalogue-photo.png"
+    jobs.create_job(task_id=UPLOAD_TASK, owner="test_user", operation="combo", engine="local",
+                    params={"enhance_level": "light", "config": removal_configs.parse_config({}).to_dict()},
+                    input_key=None, status=jobs.AWAITING_UPLOAD,
+                    extra={"upload_key": key, "upload_expires_at": int(time.time()) + 900})
+    storage.put_object(key, portrait_png(40, 50), "image/png")
+    assert _invoke("ingest_s3_incoming.json", seeded)["tasks"] == [UPLOAD_TASK]
+    assert jobs.get_job(UPLOAD_TASK)["status"] == "pending"
+
+
 def test_every_sample_event_is_used_above():
     source = (ROOT / "tests/functional/test_sample_events.py").read_text()
     for path in EVENTS.glob("*.json"):

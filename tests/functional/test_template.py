@@ -119,7 +119,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_uploads_and_results():
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     rules = {r["Prefix"]: r["ExpirationInDays"] for r in bucket["LifecycleConfiguration"]["Rules"] if "Prefix" in r}
     assert rules == {"uploads/": {"Ref": "UploadsExpirationDays"}, "inbox/": {"Ref": "UploadsExpirationDays"},
-                     "results/": {"Ref": "ResultsExpirationDays"}}
+                     "incoming/": 1, "results/": {"Ref": "ResultsExpirationDays"}}
     (statement,) = resources["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
 

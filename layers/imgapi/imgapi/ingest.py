@@ -1,4 +1,5 @@
-"""Jobs started by S3 uploads: images dropped under inbox/<operation>/... become jobs of the batch owner.
+"""Jobs started by S3 uploads: images dropped under inbox/<operation>/... become jobs of the batch owner;
+objects under incoming/ are direct uploads (POST /api/v1/uploads) that start their waiting job (uploads.py).
 
 Each object makes exactly one job: its task id is derived from the bucket, key and S3's
 sequencer, and the handler is also wrapped in Powertools idempotency on the same three values.
@@ -15,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from . import aws, jobs
+from . import aws, jobs, uploads
 from .errors import ApiError
 from .image_input import inspect_image
 from .job_queue import send_job
@@ -64,6 +65,8 @@ def _read_sidecar(bucket: str, key: str) -> dict:
 def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict | None:
     """Turn one uploaded object into a job (pending, or failed with the reason). None for sidecars."""
     key = unquote_plus(raw_key)  # S3 event keys are URL-encoded
+    if key.startswith(uploads.INCOMING_PREFIX):
+        return uploads.receive_upload(key, size)
     if is_sidecar(key) or not key.startswith(INBOX_PREFIX):
         return None
     settings = get_settings()

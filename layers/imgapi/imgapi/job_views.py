@@ -9,12 +9,12 @@ from typing import Any, Callable
 
 from . import jobs, storage
 from .errors import BadRequest
-from .operations import ALL_OPERATIONS
+from .operations import ALL_OPERATIONS, LOCAL, local_engine_notes
 from .records import plain
 
 JOBS_PATH = "/api/v1/jobs"
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 20, 100
-STATUSES = (jobs.PENDING, jobs.PROCESSING, jobs.COMPLETED, jobs.FAILED)
+STATUSES = (jobs.AWAITING_UPLOAD, jobs.PENDING, jobs.PROCESSING, jobs.COMPLETED, jobs.FAILED)
 DASHSCOPE_FIELDS = ("model", "task_id", "request_id", "task_status", "usage", "submit_time", "scheduled_time",
                     "end_time", "task_metrics")
 
@@ -49,6 +49,9 @@ def job_view(job: dict) -> dict:
     }
     if job.get("failures"):
         view["failures"] = job["failures"]  # a partial success: which images DashScope could not make, and why
+    notes = local_engine_notes(job["operation"], view["params"]) if job.get("engine") == LOCAL else []
+    if notes:
+        view["notes"] = notes  # what the local engine leaves out of the request (a prompt, n > 1)
     if job.get("last_error") and job["status"] not in jobs.TERMINAL:
         view["last_error"] = job["last_error"]  # why the last attempt failed; another is coming
     dashscope = job.get("dashscope")
@@ -92,7 +95,7 @@ def list_view(owner: str, query: dict[str, str]) -> dict:
     start = _decode_token(query["next_token"], owner) if query.get("next_token") else None
     items, next_key = jobs.list_jobs(owner, limit=_limit(query.get("limit")), start_key=start,
                                      status=status, operation=operation)
-    return {"jobs": [job_view(item) for item in items], "next_token": _encode_token(next_key) if next_key else None}
+    return {"jobs": [job_view(jobs.expire_abandoned_upload(item)) for item in items], "next_token": _encode_token(next_key) if next_key else None}
 
 
 # -- waiting ----------------------------------------------------------------------------------------------

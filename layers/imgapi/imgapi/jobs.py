@@ -3,6 +3,8 @@
 pending -> processing -> completed | failed. Every transition is a conditional write,
 so a redelivered SQS message never runs a finished job again and a stale worker
 (one whose message was redelivered to another) can no longer change the job.
+A direct upload's job (uploads.py) starts earlier, in awaiting_upload: its object arriving makes it
+pending (or failed, if it is no image), and an upload that never comes fails it once the upload URL has expired.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from . import aws
+from . import aws, storage
 from .errors import Forbidden, NotFound
 from .records import is_condition_failure, now_iso, plain, storable
 from .settings import get_settings
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 TERMINAL = (COMPLETED, FAILED)
+AWAITING_UPLOAD = "awaiting_upload"  # a direct upload's job, until its object arrives
+# How long after its upload URL expired an awaiting job is given up (an upload begun in time may still be arriving).
+UPLOAD_GRACE_SECONDS = 300
 # Job rows are removed by DynamoDB TTL long after their results have expired from S3.
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
 
@@ -41,14 +46,16 @@ def _table():
 
 
 def create_job(*, task_id: str, owner: str, operation: str, engine: str, params: dict, input_key: str | None,
-               input_info: dict | None = None, output_prefix: str | None = None) -> dict:
+               input_info: dict | None = None, output_prefix: str | None = None, status: str = PENDING,
+               extra: dict | None = None) -> dict:
+    """Write a new job (pending, or awaiting_upload for a direct upload); `extra` adds attributes of its own."""
     now = now_iso()
     item = {
         "task_id": task_id,
         "owner": owner,
         "operation": operation,
         "engine": engine,
-        "status": PENDING,
+        "status": status,
         "params": params,
         "input_key": input_key,
         "input": input_info or {},
@@ -57,6 +64,7 @@ def create_job(*, task_id: str, owner: str, operation: str, engine: str, params:
         "updated_at": now,
         "attempt": 0,
         "expires_at": int(time.time()) + JOB_RETENTION_SECONDS,
+        **(extra or {}),
     }
     _table().put_item(Item={k: storable(v) for k, v in item.items() if v is not None},
                       ConditionExpression="attribute_not_exists(task_id)")
@@ -78,7 +86,38 @@ def get_owned_job(task_id: str, owner: str) -> dict:
         raise NotFound(f"task {task_id} not found", code="task_not_found")
     if job["owner"] != owner:
         raise Forbidden(f"task {task_id} belongs to another user", code="task_forbidden")
-    return job
+    return expire_abandoned_upload(job)
+
+
+def expire_abandoned_upload(job: dict) -> dict:
+    """A job still awaiting its upload after the upload URL (and a grace period) expired fails now, unless the
+    object is in the bucket after all (then the ingest function is about to take it). Done when the job is read."""
+    if job["status"] != AWAITING_UPLOAD or time.time() < job.get("upload_expires_at", 0) + UPLOAD_GRACE_SECONDS:
+        return job
+    if job.get("upload_key") and storage.object_exists(job["upload_key"]):
+        return job
+    fail(job["task_id"], "no upload arrived before the upload URL expired; ask for a new one with POST /api/v1/uploads",
+         code="upload_expired", from_statuses=(AWAITING_UPLOAD,))
+    return get_job(job["task_id"]) or job
+
+
+def accept_upload(task_id: str, input_key: str, input_info: dict) -> bool:
+    """awaiting_upload -> pending, with the checked input stored at input_key; False when the job has left
+    awaiting_upload already (an earlier delivery of the same upload took it, or it expired)."""
+    try:
+        _table().update_item(
+            Key={"task_id": task_id},
+            UpdateExpression="SET #s = :pending, input_key = :key, #i = :info, updated_at = :now",
+            ConditionExpression="#s = :awaiting",
+            ExpressionAttributeNames={"#s": "status", "#i": "input"},
+            ExpressionAttributeValues={":pending": PENDING, ":awaiting": AWAITING_UPLOAD, ":key": input_key,
+                                       ":info": storable(input_info), ":now": now_iso()},
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 def claim(task_id: str, attempt: int) -> dict | None:
@@ -105,9 +144,11 @@ def claim(task_id: str, attempt: int) -> dict | None:
     return plain(item)
 
 
-def _finish(task_id: str, attempt: int | None, update: str, values: dict) -> bool:
-    condition = "#s IN (:pending, :processing)"
-    values = {**values, ":pending": PENDING, ":processing": PROCESSING, ":now": now_iso()}
+def _finish(task_id: str, attempt: int | None, update: str, values: dict,
+            from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> bool:
+    names = [f":from{i}" for i in range(len(from_statuses))]
+    condition = f"#s IN ({', '.join(names)})"
+    values = {**values, **dict(zip(names, from_statuses)), ":now": now_iso()}
     if attempt is not None:
         condition += " AND attempt = :a"
         values[":a"] = attempt
@@ -131,10 +172,13 @@ def complete(task_id: str, attempt: int, results: list[dict]) -> bool:
     return _finish(task_id, attempt, "SET #s = :completed, results = :results", {":completed": COMPLETED, ":results": results})
 
 
-def fail(task_id: str, reason: str, *, code: str = "job_failed", attempt: int | None = None) -> bool:
-    """Mark the job failed with a reason a person can act on; False when it had already finished."""
+def fail(task_id: str, reason: str, *, code: str = "job_failed", attempt: int | None = None,
+         from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> bool:
+    """Mark the job failed with a reason a person can act on; False when it was in none of `from_statuses`
+    (by default: when it had already finished)."""
     values = {":failed": FAILED, ":error": reason, ":code": code}
-    return _finish(task_id, attempt, "SET #s = :failed, error_message = :error, error_code = :code", values)
+    return _finish(task_id, attempt, "SET #s = :failed, error_message = :error, error_code = :code", values,
+                   from_statuses)
 
 
 def record_attempt_error(task_id: str, attempt: int, message: str) -> None:

@@ -4,7 +4,7 @@ One place for it, so the API routes, S3-triggered jobs and the CLI accept exactl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -164,24 +164,58 @@ def remove_bg_url_params(owner: str, fields: dict[str, Any], uploaded: frozenset
     return {"image_url": _image_url(fields, "image_url", uploaded, required=True), **remove_bg_params(owner, fields)}
 
 
+LOCAL, DASHSCOPE = "local", "dashscope"
+ENGINES = (LOCAL, DASHSCOPE)  # "local": our image worker; "dashscope": its own queue and worker, DashScope's models
+
+
 @dataclass(frozen=True)
 class ImageEdit:
-    """One route of the first API: which engine runs it, which fields are input images, how its body is read."""
+    """One route of the first API: which engines can run it, which fields are input images, how its body is read."""
 
     name: str
-    engine: str  # "dashscope" (its own queue and worker) or "local" (the image worker)
+    engines: tuple[str, ...]  # by preference: without a request's `engine`, the first one configured runs it
     image_fields: tuple[str, ...]
     parse: Callable[[str, dict[str, Any], frozenset[str]], dict]
+    # What the local engine needs beyond the parse's own checks (one of them), and what it does not use:
+    # {field: its default} (a note on the job says so when a request gives another value).
+    local_needs: tuple[str, ...] = ()
+    unused_locally: dict[str, Any] = field(default_factory=dict)
 
 
 IMAGE_EDITS: dict[str, ImageEdit] = {edit.name: edit for edit in (
-    ImageEdit("change_bg", "dashscope", ("base_image_url", "ref_image_url"), change_bg_params),
-    ImageEdit("change_cloth", "dashscope", ("person_image_url", "top_garment_url", "bottom_garment_url"),
+    ImageEdit("change_bg", (DASHSCOPE, LOCAL), ("base_image_url", "ref_image_url"), change_bg_params,
+              local_needs=("ref_image_url",), unused_locally={"ref_prompt": ""}),
+    ImageEdit("change_cloth", (DASHSCOPE,), ("person_image_url", "top_garment_url", "bottom_garment_url"),
               change_cloth_params),
-    ImageEdit("expand", "dashscope", ("base_image_url",), expand_params),
-    ImageEdit("fix", "dashscope", ("base_image_url",), fix_params),
-    ImageEdit("remove_bg", "local", ("image_url",), remove_bg_url_params),
+    ImageEdit("expand", (DASHSCOPE, LOCAL), ("base_image_url",), expand_params,
+              unused_locally={"prompt": EXPAND_DEFAULT_PROMPT}),
+    ImageEdit("fix", (DASHSCOPE, LOCAL), ("base_image_url",), fix_params,
+              unused_locally={"prompt": FIX_DEFAULT_PROMPT}),
+    ImageEdit("remove_bg", (LOCAL,), ("image_url",), remove_bg_url_params),
 )}
+
+
+def check_local_params(edit: ImageEdit, params: dict, uploaded: frozenset[str]) -> None:
+    """400 when the local engine cannot do what the request asks (change_bg without a reference image)."""
+    if edit.local_needs and not any(params.get(name) or name in uploaded for name in edit.local_needs):
+        needed = " or ".join(edit.local_needs)
+        raise BadRequest(f"{edit.name} on the local engine needs {needed} (a URL, or the image uploaded as "
+                         f"{' or '.join(n.removesuffix('_url') for n in edit.local_needs)}): it cannot generate an "
+                         "image from a prompt. For that, use engine=dashscope", code="missing_field")
+
+
+def local_engine_notes(operation: str, params: dict) -> list[str]:
+    """What the local engine leaves out of a request, to be said on its job: prompts it cannot read, images it does
+    not make (it is deterministic: n copies would be the same image, so it makes one)."""
+    edit = IMAGE_EDITS.get(operation)
+    if edit is None or LOCAL not in edit.engines:
+        return []
+    notes = [f"{name} is recorded but not used: the local engine does not read prompts"
+             for name, default in edit.unused_locally.items() if params.get(name) not in (None, default)]
+    if (params.get("n") or 1) > 1:
+        notes.append(f"n={params['n']} was asked for; the local engine is deterministic and makes one image")
+    return notes
+
 
 # Every operation a job can have (for filters and checks).
 ALL_OPERATIONS = tuple(dict.fromkeys([*IMAGE_OPERATIONS, *IMAGE_EDITS]))

@@ -105,6 +105,7 @@ class Settings:
     default_rembg_model: str
     max_receive_count: int
     presign_ttl_seconds: int
+    upload_url_ttl_seconds: int
     inline_result_max_bytes: int
     fetch_allow_private_hosts: bool
     dashscope: DashScopeSettings
@@ -128,6 +129,8 @@ class Settings:
             # Must equal the queue's RedrivePolicy maxReceiveCount: the last delivery fails the job.
             max_receive_count=_int("MAX_RECEIVE_COUNT", 3),
             presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),
+            # How long a presigned upload (POST /api/v1/uploads) may be used.
+            upload_url_ttl_seconds=_int("UPLOAD_URL_TTL_SECONDS", 900),
             # A Lambda response carries 6 MB; base64 costs a third, so ~4.4 MB of bytes fit.
             inline_result_max_bytes=_int("INLINE_RESULT_MAX_BYTES", 4_400_000),
             # Only for tests and the local stack, whose servers live on 127.0.0.1 (see safe_fetch).

@@ -1,6 +1,8 @@
 """The image bucket: where inputs and results live, and presigned access to them."""
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from . import aws
 from .settings import get_settings
 
@@ -33,6 +35,26 @@ def get_object(key: str) -> bytes:
 
 def delete_object(key: str) -> None:
     aws.client("s3").delete_object(Bucket=get_settings().bucket, Key=key)
+
+
+def object_exists(key: str) -> bool:
+    try:
+        aws.client("s3").head_object(Bucket=get_settings().bucket, Key=key)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def presigned_post(key: str, *, content_type: str, max_bytes: int, ttl_seconds: int) -> dict:
+    """A browser-style upload of exactly `key`: {"url", "fields"} for a multipart POST whose policy S3 enforces
+    (1 to max_bytes bytes, an image/* content type, this bucket and key, valid ttl_seconds)."""
+    return aws.client("s3").generate_presigned_post(
+        Bucket=get_settings().bucket, Key=key, Fields={"Content-Type": content_type},
+        Conditions=[["content-length-range", 1, max_bytes], ["starts-with", "$Content-Type", "image/"]],
+        ExpiresIn=ttl_seconds,
+    )
 
 
 def presigned_get_url(key: str, *, filename: str | None = None, ttl_seconds: int | None = None) -> str:
