@@ -6,7 +6,6 @@ memory is the case's own), prints a table with the targets and writes bench-resu
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import statistics

@@ -20,23 +20,14 @@ os.environ.pop("AWS_PROFILE", None)
 
 from moto import mock_aws  # noqa: E402
 
-from imgapi import aws, cutout, users  # noqa: E402
-from imgapi.settings import get_settings  # noqa: E402
+from imgapi import cutout, users  # noqa: E402
 from imgapi.tokens import issue_token  # noqa: E402
 from imgapi_local.api_gateway import LocalHttpApi  # noqa: E402
-from imgapi_local.provision import provision  # noqa: E402
+from imgapi_local.provision import provision, reset_caches  # noqa: E402
 from imgapi_local.template import load_template  # noqa: E402
 from tests.support.u2net_model import build_u2net_like  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def reset_caches() -> None:
-    from aws_lambda_powertools.utilities.parameters import clear_caches
-
-    aws.reset()
-    get_settings.cache_clear()
-    clear_caches()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from .provision import reset_caches
+
 DEMO_USER, DEMO_PASSWORD = "test_user", "test_password"
 STATE_FILE = ".imgapi-dev.json"
 # API Gateway refuses larger payloads before Lambda sees them (Lambda's own limit is 6 MB).
@@ -149,7 +151,7 @@ class LocalStack:
         })
         self._saved_env.setdefault("AWS_SESSION_TOKEN", os.environ.pop("AWS_SESSION_TOKEN", None))
         self._saved_env.setdefault("AWS_PROFILE", os.environ.pop("AWS_PROFILE", None))
-        self._reset_caches()
+        reset_caches()
 
         from .provision import provision
         from .template import load_template
@@ -162,7 +164,7 @@ class LocalStack:
         overridden = {name for name in self.stack.parameter_variables() if os.environ.get(name)}
         environment = {k: v for k, v in self.stack.environment().items() if k not in overridden}
         self._setenv({**environment, "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
-        self._reset_caches()
+        reset_caches()
         self._create_demo_user()
         self.sources = self._queue_sources()
         self._start_http()
@@ -193,7 +195,7 @@ class LocalStack:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        self._reset_caches()
+        reset_caches()
 
     def __enter__(self) -> "LocalStack":
         return self.start()
@@ -205,17 +207,6 @@ class LocalStack:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
-
-    @staticmethod
-    def _reset_caches() -> None:
-        from aws_lambda_powertools.utilities.parameters import clear_caches
-
-        from imgapi import aws
-        from imgapi.settings import get_settings
-
-        aws.reset()
-        get_settings.cache_clear()
-        clear_caches()
 
     def _create_demo_user(self) -> None:
         from imgapi import users

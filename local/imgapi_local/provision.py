@@ -14,6 +14,19 @@ import boto3
 from .template import Resolver, function_environment, functions, load_template, parameter_defaults
 
 
+def reset_caches() -> None:
+    """Forget what the package cached from the environment (clients, settings, the token key), after
+    pointing it at another AWS: the local stack and the tests' in-memory AWS both do."""
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    from imgapi import aws
+    from imgapi.settings import get_settings
+
+    aws.reset()
+    get_settings.cache_clear()
+    clear_caches()
+
+
 @dataclass
 class Stack:
     template: dict

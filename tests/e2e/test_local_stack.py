@@ -89,7 +89,7 @@ def test_every_invocation_is_logged_with_function_task_duration_and_outcome(base
     wait_for(base_url, token, task_id)
     time.sleep(0.3)
     lines = "\n".join(local_stack.log_lines)
-    assert f"ComboSubmitFunction POST /api/v1/upscale/combo -> 202" in lines
+    assert "ComboSubmitFunction POST /api/v1/upscale/combo -> 202" in lines
     worker_lines = [line for line in local_stack.log_lines if "ImageWorkerFunction" in line and task_id in line]
     assert worker_lines and "-> ok (" in worker_lines[0] and " ms)" in worker_lines[0]
 

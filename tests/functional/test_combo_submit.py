@@ -60,14 +60,15 @@ def _assert_nothing_stored():
     assert _messages() == []
 
 
-@pytest.mark.parametrize("query,code", [("enhance_level=extreme", "bad_enhance_level"), ("enhance_level=", None)])
-def test_unknown_enhance_level_is_400(api, alice, query, code):
-    response = submit(api, alice, query=query)
-    if code:
-        assert response.status == 400 and response.json()["code"] == code
-        _assert_nothing_stored()
-    else:  # empty means default
-        assert response.status == 202
+def test_unknown_enhance_level_is_400(api, alice):
+    response = submit(api, alice, query="enhance_level=extreme")
+    assert response.status == 400 and response.json()["code"] == "bad_enhance_level"
+    _assert_nothing_stored()
+
+
+def test_an_empty_enhance_level_means_the_default(api, alice):
+    assert submit(api, alice, query="enhance_level=").status == 202
+    assert _jobs()[0]["params"]["enhance_level"] == "medium"
 
 
 def test_no_file_is_400(api, alice):

@@ -12,7 +12,7 @@ from PIL import Image
 from imgapi import jobs
 from imgapi.enhance_levels import LEVELS, output_size
 from imgapi.settings import get_settings
-from tests.support.images import BACKGROUND, SUBJECT, encode, portrait_array, portrait_jpeg, portrait_png, subject_mask
+from tests.support.images import SUBJECT, encode, portrait_array, portrait_jpeg, portrait_png, subject_mask
 from tests.support.worker import deliver, queue_depth, worker_handler
 
 pytestmark = pytest.mark.slow
@@ -165,7 +165,7 @@ def test_transient_errors_are_retried_then_fail_the_job_and_dead_letter_the_mess
     job = jobs.get_job(task_id)
     assert calls == [1, 2, 3]
     assert job["status"] == "failed" and job["error_code"] == "retries_exhausted"
-    assert "after 3 attempts" in job["error_message"] and "timed out" in job["error_message"]
+    assert "after 3 deliveries" in job["error_message"] and "timed out" in job["error_message"]
     # SQS moves the message to the DLQ on its next receive.
     dlq = stack.resolver.refs["ImageJobsDeadLetterQueue"]
     assert deliver(queue) is None

@@ -14,11 +14,9 @@ fails the job.
 from __future__ import annotations
 
 import random
-import time
 from datetime import datetime, timezone
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import dashscope_slots, jobs, storage
@@ -28,6 +26,7 @@ from .dashscope_client import (
 from .dashscope_models import ModelChoice, build_request, choose_model, result_entries
 from .errors import JobFailure
 from .job_queue import message_fields, send_job
+from .job_runs import run_to_end
 from .observability import job_metric, logger
 from .operations import IMAGE_EDITS
 from .remote_images import ImageUnavailable, download_image
@@ -227,41 +226,18 @@ def _run(run: _Run, settings: DashScopeSettings) -> tuple[list[dict], list[dict]
     return copy_results(run.job, result_entries(run.choice, answer), _retry_policy(settings))
 
 
-def _outcome_metrics(operation: str, outcome: str, started: float) -> None:
-    job_metric(f"Jobs{outcome}", operation, "dashscope")
-    job_metric("JobDuration", operation, "dashscope", round(time.monotonic() - started, 3), MetricUnit.Seconds)
-
-
 def _process(job: dict, attempt: int, receives: int, choice: ModelChoice, deadline: float) -> bool:
     """Run a claimed job to its end; True when its slot must stay taken (the task may still run upstream)."""
-    task_id, started = job["task_id"], time.monotonic()
-    settings = get_settings()
     run = _Run(job, attempt, choice, deadline)
-    try:
-        results, failures = _run(run, settings.dashscope)
-    except JobFailure as failure:
-        jobs.fail(task_id, failure.reason, code=failure.code, attempt=attempt)
-        logger.warning("job failed", extra={"reason": failure.reason, "code": failure.code})
-        _outcome_metrics(job["operation"], "Failed", started)
-        return isinstance(failure, TaskAbandoned)
-    except Exception as exc:
-        if receives >= settings.max_receive_count:
-            jobs.fail(task_id, f"gave up after {receives} deliveries; last error: {type(exc).__name__}: {exc}",
-                      code="retries_exhausted", attempt=attempt)
-            _outcome_metrics(job["operation"], "Failed", started)
-            logger.exception("job failed for good; its message goes to the dead-letter queue")
-        else:
-            jobs.record_attempt_error(task_id, attempt, f"{type(exc).__name__}: {exc}")
-            logger.exception("attempt failed; SQS will deliver the message again")
-        raise
-    if failures:
-        jobs.record_details(task_id, attempt, "failures", failures)
-    if jobs.complete(task_id, attempt, results):
-        logger.info("job completed", extra={"results": len(results), "failed_images": len(failures)})
-        _outcome_metrics(job["operation"], "Completed", started)
-    else:
-        logger.warning("finished, but a newer delivery owns the job now; its outcome stands")
-    return False
+
+    def work() -> list[dict]:
+        results, failures = _run(run, get_settings().dashscope)
+        if failures:  # partial success: the images that failed, and why
+            jobs.record_details(job["task_id"], attempt, "failures", failures)
+        return results
+
+    failure = run_to_end(job, attempt=attempt, receives=receives, engine="dashscope", work=work)
+    return isinstance(failure, TaskAbandoned)
 
 
 def _age_seconds(job: dict) -> float:

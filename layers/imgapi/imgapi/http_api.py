@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from . import users
-from .errors import ApiError, NotFound, Unauthorized
+from .errors import ApiError, Unauthorized
 from .observability import logger, metrics, tracer
 from .tokens import verify_token
 
@@ -71,9 +71,3 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dict]:
         return app.resolve(event, context)
 
     return handler
-
-
-def require_found(item: Any, what: str) -> Any:
-    if item is None:
-        raise NotFound(f"{what} not found")
-    return item

@@ -26,6 +26,10 @@ class ImageInfo:
     extension: str
     size_bytes: int
 
+    def describe(self) -> dict:
+        """What a job records about its input."""
+        return {"content_type": self.content_type, "width": self.width, "height": self.height, "size_bytes": self.size_bytes}
+
 
 def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Identify the image and enforce the size and pixel limits without decoding its pixels."""

@@ -16,10 +16,11 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from . import aws, jobs, uploads
+from . import aws, jobs, storage, uploads
 from .errors import ApiError
 from .image_input import inspect_image
 from .job_queue import send_job
+from .records import is_condition_failure
 from .observability import job_metric, logger
 from .operations import image_operation_params
 from .settings import get_settings
@@ -49,7 +50,7 @@ def _read_sidecar(bucket: str, key: str) -> dict:
         try:
             body = aws.client("s3").get_object(Bucket=bucket, Key=candidate)["Body"].read()
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            if storage.is_missing(exc):
                 continue
             raise
         try:
@@ -92,7 +93,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
             logger.warning("upload refused", extra={"key": key, "reason": refused.message})
         return job
     params["source_key"] = key
-    input_info = {"content_type": info.content_type, "width": info.width, "height": info.height, "size_bytes": info.size_bytes}
+    input_info = info.describe()
     job = _create(task_id, owner, operation, params, key, input_info, output_prefix)
     if job is not None:
         send_job(settings.image_queue_url, task_id)
@@ -106,7 +107,7 @@ def _create(task_id, owner, operation, params, key, input_info, output_prefix) -
         return jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine="local", params=params,
                                input_key=key, input_info=input_info, output_prefix=output_prefix)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if is_condition_failure(exc):
             logger.info("this upload already made its job", extra={"key": key})
             return None
         raise

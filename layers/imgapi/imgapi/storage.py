@@ -37,11 +37,16 @@ def delete_object(key: str) -> None:
     aws.client("s3").delete_object(Bucket=get_settings().bucket, Key=key)
 
 
+def is_missing(exc: ClientError) -> bool:
+    """The S3 error for a key that is not there (GetObject says NoSuchKey, HeadObject a bare 404)."""
+    return exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound")
+
+
 def object_exists(key: str) -> bool:
     try:
         aws.client("s3").head_object(Bucket=get_settings().bucket, Key=key)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        if is_missing(exc):
             return False
         raise
     return True

@@ -8,10 +8,7 @@ from .errors import ServiceUnavailable
 from .image_input import ImageInfo
 from .job_queue import send_job
 from .observability import job_metric, logger
-
-
-def _describe(info: ImageInfo) -> dict:
-    return {"content_type": info.content_type, "width": info.width, "height": info.height, "size_bytes": info.size_bytes}
+from .records import is_condition_failure
 
 
 def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_url: str,
@@ -44,15 +41,15 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         for object_key, (data, info) in objects.items():
             storage.put_object(object_key, data, info.content_type)
             written.append(object_key)
-        input_info = _describe(image[1]) if image else None
+        input_info = image[1].describe() if image else None
         if uploads:
-            input_info = {name: _describe(info) for name, (_, info) in uploads.items()}
+            input_info = {name: info.describe() for name, (_, info) in uploads.items()}
         job = jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info)
         written.append("job")
         send_job(queue_url, task_id)
     except ClientError as exc:
-        if idempotency_key and "job" not in written and exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if idempotency_key and "job" not in written and is_condition_failure(exc):
             # The same request, retried while the first was still being submitted: that one's job stands
             # (and the inputs just written are the same bytes under the same keys).
             return jobs.get_job(task_id)

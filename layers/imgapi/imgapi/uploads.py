@@ -183,13 +183,13 @@ def _take_in(job: dict, key: str, size: int) -> dict:
             logger.warning("upload refused", extra={"key": key, "reason": refused.message})
         return jobs.get_job(task_id)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+        if not storage.is_missing(exc):
             raise
         logger.info("the object is gone: another delivery took this upload in", extra={"key": key})
         return jobs.get_job(task_id)
     input_key = storage.input_key(job["owner"], task_id, info.extension)
     storage.put_object(input_key, data, info.content_type)
-    described = {"content_type": info.content_type, "width": info.width, "height": info.height, "size_bytes": info.size_bytes}
+    described = info.describe()
     if jobs.accept_upload(task_id, input_key, described):
         send_job(settings.image_queue_url, task_id)
         job_metric("JobsSubmitted", job["operation"], ENGINE)

@@ -1,9 +1,6 @@
 """The image worker: takes a queued job through its state machine and runs its operation locally."""
 from __future__ import annotations
 
-import time
-
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
@@ -11,7 +8,8 @@ from . import jobs, storage
 from .compose import run_change_bg
 from .errors import JobFailure
 from .job_queue import task_id_of
-from .observability import job_metric, logger
+from .job_runs import run_to_end
+from .observability import logger
 from .operations import IMAGE_EDITS
 from .outpaint import SIDES, run_expand
 from .pipeline import ImageOutput, run_combo, run_fix, run_remove_bg
@@ -24,7 +22,7 @@ def _stored(key: str) -> bytes:
     try:
         return storage.get_object(key)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if storage.is_missing(exc):
             raise JobFailure("the input image is no longer in storage (expired or deleted); submit it again",
                              code="input_missing") from exc
         raise
@@ -100,11 +98,6 @@ def run_job(job: dict) -> list[dict]:
     return [result]
 
 
-def _record_outcome(job: dict, outcome: str, started: float) -> None:
-    job_metric(f"Jobs{outcome}", job["operation"], job.get("engine", "local"))
-    job_metric("JobDuration", job["operation"], job.get("engine", "local"), round(time.monotonic() - started, 3), MetricUnit.Seconds)
-
-
 def handle_record(record: SQSRecord) -> None:
     """Process one queue message. Raising leaves the message for SQS to redeliver (and finally dead-letter)."""
     task_id = task_id_of(record.body)  # an unreadable message raises: it ends in the DLQ
@@ -115,26 +108,4 @@ def handle_record(record: SQSRecord) -> None:
     if job is None:
         logger.info("nothing to do: the job is finished, unknown, or taken by a newer delivery")
         return
-    started = time.monotonic()
-    try:
-        results = run_job(job)
-    except JobFailure as failure:
-        jobs.fail(task_id, failure.reason, code=failure.code, attempt=attempt)
-        logger.warning("job failed", extra={"reason": failure.reason, "code": failure.code})
-        _record_outcome(job, "Failed", started)
-        return
-    except Exception as exc:
-        if attempt >= get_settings().max_receive_count:
-            jobs.fail(task_id, f"gave up after {attempt} attempts; last error: {type(exc).__name__}: {exc}",
-                      code="retries_exhausted", attempt=attempt)
-            _record_outcome(job, "Failed", started)
-            logger.exception("job failed for good; its message goes to the dead-letter queue")
-        else:
-            jobs.record_attempt_error(task_id, attempt, f"{type(exc).__name__}: {exc}")
-            logger.exception("attempt failed; SQS will redeliver")
-        raise
-    if jobs.complete(task_id, attempt, results):
-        logger.info("job completed", extra={"result": results[0]})
-        _record_outcome(job, "Completed", started)
-    else:
-        logger.warning("finished, but a newer delivery owns the job now; its outcome stands")
+    run_to_end(job, attempt=attempt, receives=attempt, engine=job.get("engine", "local"), work=lambda: run_job(job))
