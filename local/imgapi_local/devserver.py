@@ -175,6 +175,8 @@ class LocalStack:
         for source in self.sources:
             for _ in range(source.threads):
                 self._spawn(self._poll, source)
+        for function, seconds in self._schedules():
+            self._spawn(self._run_schedule, function, seconds)
         return self
 
     def stop(self) -> None:
@@ -249,6 +251,36 @@ class LocalStack:
         for bucket, configs in notifications.items():
             s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs})
         return sources
+
+    def _schedules(self) -> list[tuple[str, float]]:
+        """(function, period in seconds) of every Schedule event: rate(N minute|minutes|hour|hours|day|days)."""
+        from .template import functions
+
+        units = {"minute": 60, "hour": 3600, "day": 86400}
+        schedules = []
+        for spec in functions(self.stack.template):
+            for event in spec.events.values():
+                if event["Type"] == "Schedule":
+                    amount, unit = event["Properties"]["Schedule"].removeprefix("rate(").rstrip(")").split()
+                    schedules.append((spec.logical_id, int(amount) * units[unit.rstrip("s")]))
+        return schedules
+
+    def _run_schedule(self, function: str, seconds: float) -> None:
+        from .events import LambdaContext, scheduled_event
+        from .handlers import load_handler
+        from .template import functions
+
+        spec = next(s for s in functions(self.stack.template) if s.logical_id == function)
+        handler = load_handler(spec, 0, self.namespace)
+        timeout = int(spec.properties.get("Timeout", 30))
+        while not self._stop.wait(seconds):
+            started = time.monotonic()
+            try:
+                outcome = f"-> {handler(scheduled_event(function), LambdaContext(function, timeout))}"
+            except Exception as exc:
+                outcome = f"failed: {type(exc).__name__}: {exc}"
+            self.log(f"{time.strftime('%H:%M:%S')} {function} (schedule) {outcome} "
+                     f"({(time.monotonic() - started) * 1000:.0f} ms)")
 
     def _poll(self, source: QueueSource) -> None:
         import boto3

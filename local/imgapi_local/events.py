@@ -1,4 +1,4 @@
-"""Lambda events as AWS builds them: API Gateway HTTP API (payload v2.0) and SQS."""
+"""Lambda events as AWS builds them: API Gateway HTTP API (payload v2.0), SQS and EventBridge schedules."""
 from __future__ import annotations
 
 import base64
@@ -62,6 +62,13 @@ def sqs_event(messages: list[dict], queue_arn: str, region: str = "us-east-1") -
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     } for m in messages]}
+
+
+def scheduled_event(function: str, region: str = "us-east-1") -> dict:
+    """What an EventBridge schedule rule sends."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": region, "resources": [f"arn:aws:events:{region}:123456789012:rule/{function}"], "detail": {}}
 
 
 class LambdaContext:

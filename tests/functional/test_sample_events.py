@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 def _function_for(event: dict) -> str:
     template = load_template()
+    if event.get("detail-type") == "Scheduled Event":
+        return next(s.logical_id for s in functions(template) if any(e["Type"] == "Schedule" for e in s.events.values()))
     if "Records" in event:
         record = event["Records"][0]
         if record.get("eventSource") == "aws:sqs":  # the function whose queue the record came from
@@ -120,6 +123,19 @@ def test_direct_upload_events(seeded):
     storage.put_object(key, portrait_png(40, 50), "image/png")
     assert _invoke("ingest_s3_incoming.json", seeded)["tasks"] == [UPLOAD_TASK]
     assert jobs.get_job(UPLOAD_TASK)["status"] == "pending"
+
+
+def test_sweeper_schedule_event(seeded):
+    """The scheduled sweep fails a job whose worker died on its last delivery."""
+    from imgapi import aws
+    from imgapi.records import iso_at
+
+    jobs.claim(TASK, 3, last_delivery=True)
+    aws.table(get_settings().jobs_table).update_item(
+        Key={"task_id": TASK}, UpdateExpression="SET updated_at = :old",
+        ExpressionAttributeValues={":old": iso_at(time.time() - get_settings().last_delivery_grace_seconds - 60)})
+    assert _invoke("sweeper_schedule.json", seeded)["failed"] == [TASK]
+    assert jobs.get_job(TASK)["error_code"] == "worker_lost"
 
 
 def test_every_sample_event_is_used_above():

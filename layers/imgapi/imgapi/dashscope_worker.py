@@ -290,7 +290,7 @@ def handle_record(record: SQSRecord, lambda_context: Any = None) -> None:
         return
     keep_slot = False
     try:
-        claimed = jobs.claim(task_id, attempt)
+        claimed = jobs.claim(task_id, attempt, last_delivery=receives >= get_settings().max_receive_count)
         if claimed is None:
             logger.info("nothing to do: the job is finished or taken by a newer delivery")
             return

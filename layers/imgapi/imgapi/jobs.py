@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -27,6 +28,15 @@ AWAITING_UPLOAD = "awaiting_upload"  # a direct upload's job, until its object a
 UPLOAD_GRACE_SECONDS = 300
 # Job rows are removed by DynamoDB TTL long after their results have expired from S3.
 JOB_RETENTION_SECONDS = 90 * 24 * 3600
+
+
+# Unfinished jobs carry open_shard (the sparse open-jobs index the sweeper reads); spread over a few
+# partitions so a busy service does not write one hot index key.
+OPEN_SHARDS = 8
+
+
+def open_shard(task_id: str) -> str:
+    return f"open-{zlib.crc32(task_id.encode()) % OPEN_SHARDS}"
 
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("3c3b1b8e-7f0e-4f57-9a7c-4f2b8d6f1e21")
@@ -64,6 +74,7 @@ def create_job(*, task_id: str, owner: str, operation: str, engine: str, params:
         "updated_at": now,
         "attempt": 0,
         "expires_at": int(time.time()) + JOB_RETENTION_SECONDS,
+        "open_shard": open_shard(task_id),
         **(extra or {}),
     }
     _table().put_item(Item={k: storable(v) for k, v in item.items() if v is not None},
@@ -120,21 +131,25 @@ def accept_upload(task_id: str, input_key: str, input_info: dict) -> bool:
     return True
 
 
-def claim(task_id: str, attempt: int) -> dict | None:
+def claim(task_id: str, attempt: int, *, last_delivery: bool = False) -> dict | None:
     """Take a job into processing for this delivery (attempt = the message's receive count).
 
     A pending job can be claimed; so can a processing one whose claim came from an earlier
     delivery (its worker died or timed out and SQS delivered the message again). Returns the
     job, or None when there is nothing to do (finished, unknown, or claimed by a newer delivery).
+    `last_delivery` (SQS will not deliver the message again) is kept on the job: if this worker
+    dies, nothing else would finish it, so the sweeper fails it once the delivery has surely ended.
     """
     now = now_iso()
     try:
         item = _table().update_item(
             Key={"task_id": task_id},
-            UpdateExpression="SET #s = :processing, attempt = :a, started_at = if_not_exists(started_at, :now), updated_at = :now",
+            UpdateExpression="SET #s = :processing, attempt = :a, started_at = if_not_exists(started_at, :now), "
+                             "updated_at = :now, last_delivery = :last",
             ConditionExpression="attribute_exists(task_id) AND (#s = :pending OR (#s = :processing AND attempt < :a))",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":processing": PROCESSING, ":pending": PENDING, ":a": attempt, ":now": now},
+            ExpressionAttributeValues={":processing": PROCESSING, ":pending": PENDING, ":a": attempt, ":now": now,
+                                       ":last": last_delivery},
             ReturnValues="ALL_NEW",
         )["Attributes"]
     except ClientError as exc:
@@ -155,7 +170,7 @@ def _finish(task_id: str, attempt: int | None, update: str, values: dict,
     try:
         _table().update_item(
             Key={"task_id": task_id},
-            UpdateExpression=update + ", updated_at = :now, finished_at = :now",
+            UpdateExpression=update + ", updated_at = :now, finished_at = :now REMOVE open_shard",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,

@@ -10,7 +10,16 @@ from botocore.exceptions import ClientError
 
 def now_iso() -> str:
     """UTC, millisecond precision, sortable as a string (used as a sort key)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_at(datetime.now(timezone.utc).timestamp())
+
+
+def iso_at(epoch_seconds: float) -> str:
+    """An instant in now_iso's form, to compare with stored timestamps as strings."""
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_of(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def plain(value: Any) -> Any:

@@ -108,6 +108,11 @@ class Settings:
     upload_url_ttl_seconds: int
     inline_result_max_bytes: int
     fetch_allow_private_hosts: bool
+    usage_table: str
+    submits_per_minute: int
+    jobs_per_day: int
+    stuck_job_seconds: int
+    last_delivery_grace_seconds: int
     dashscope: DashScopeSettings
 
     @classmethod
@@ -135,6 +140,16 @@ class Settings:
             inline_result_max_bytes=_int("INLINE_RESULT_MAX_BYTES", 4_400_000),
             # Only for tests and the local stack, whose servers live on 127.0.0.1 (see safe_fetch).
             fetch_allow_private_hosts=_flag("FETCH_ALLOW_PRIVATE_HOSTS"),
+            # Per-user limits on submits (quotas.py); 0 turns one off.
+            usage_table=os.environ.get("USAGE_TABLE", ""),
+            submits_per_minute=_int("SUBMITS_PER_MINUTE", 60),
+            jobs_per_day=_int("JOBS_PER_DAY", 2000),
+            # The sweeper (sweeper.py): a job untouched this long is failed, whatever its state; longer than any
+            # legitimate wait (DashScope queueing, retries, a backlog on the queues).
+            stuck_job_seconds=_int("STUCK_JOB_SECONDS", 6 * 3600),
+            # ... and a job whose last delivery's worker went silent is failed once that delivery's visibility
+            # timeout (the longest of the two queues') has surely passed.
+            last_delivery_grace_seconds=_int("LAST_DELIVERY_GRACE_SECONDS", 1800 + 120),
             dashscope=DashScopeSettings.from_env(),
         )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import jobs, storage
+from . import jobs, quotas, storage
 from .errors import ServiceUnavailable
 from .image_input import ImageInfo
 from .job_queue import send_job
@@ -20,7 +20,8 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     `image` is the job's one input (its input_key); `uploads` are named inputs (form fields), kept under
     uploads/<owner>/<task>/<name>.<ext> and listed in params["uploads"] as {name: key}.
     With an `idempotency_key` (the Idempotency-Key header), a retried request gets the job the first
-    one made: the task id is derived from the owner, operation and key."""
+    one made: the task id is derived from the owner, operation and key. A new job is charged to the owner's
+    usage limits first (429 when one is reached; a replay is not charged)."""
     if idempotency_key:
         task_id = jobs.task_id_for_idempotency_key(owner, operation, idempotency_key)
         existing = jobs.get_job(task_id)
@@ -30,6 +31,7 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     else:
         task_id = jobs.new_task_id()
     logger.set_correlation_id(task_id)
+    charge = quotas.admit_job(owner)
     key = storage.input_key(owner, task_id, image[1].extension) if image else None
     objects = {key: image} if image else {}
     if uploads:
@@ -52,14 +54,17 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         if idempotency_key and "job" not in written and is_condition_failure(exc):
             # The same request, retried while the first was still being submitted: that one's job stands
             # (and the inputs just written are the same bytes under the same keys).
+            quotas.refund(charge)
             return jobs.get_job(task_id)
         logger.exception("submit failed; undoing", extra={"written": written})
         _undo(task_id, written)
+        quotas.refund(charge)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                  code="submit_failed") from exc
     except BotoCoreError as exc:
         logger.exception("submit failed; undoing", extra={"written": written})
         _undo(task_id, written)
+        quotas.refund(charge)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                  code="submit_failed") from exc
     job_metric("JobsSubmitted", operation, engine)

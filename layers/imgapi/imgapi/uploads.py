@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, jobs, storage
+from . import aws, jobs, quotas, storage
 from .errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
 from .image_input import SUPPORTED_FORMATS, inspect_image
 from .job_queue import send_job
@@ -132,11 +132,13 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     if idempotency_key and (existing := jobs.get_job(task_id)) is not None:
         return False, _answer(jobs.expire_abandoned_upload(existing))
     key = incoming_key(owner, task_id, filename)
+    charge = quotas.admit_job(owner)
     try:
         job = jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine=ENGINE, params=params,
                               input_key=None, status=jobs.AWAITING_UPLOAD,
                               extra={"upload_key": key, "upload_expires_at": int(time.time()) + settings.upload_url_ttl_seconds})
     except (ClientError, BotoCoreError) as exc:
+        quotas.refund(charge)
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
             return False, _answer(jobs.get_job(task_id))  # the same request, retried while the first was answered
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",

@@ -104,7 +104,7 @@ def handle_record(record: SQSRecord) -> None:
     attempt = int(record.attributes.approximate_receive_count)
     logger.set_correlation_id(task_id)
     logger.append_keys(task_id=task_id, attempt=attempt)
-    job = jobs.claim(task_id, attempt)
+    job = jobs.claim(task_id, attempt, last_delivery=attempt >= get_settings().max_receive_count)
     if job is None:
         logger.info("nothing to do: the job is finished, unknown, or taken by a newer delivery")
         return
