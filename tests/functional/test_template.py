@@ -178,3 +178,8 @@ def test_alarms_watch_every_dead_letter_queue_job_queue_and_queue_worker():
     assert set(sources) <= watched("ApproximateAgeOfOldestMessage", "QueueName")
     assert set(sources.values()) <= watched("Errors", "FunctionName")
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)
+
+
+def test_api_gateway_throttles_every_route():
+    settings = TEMPLATE["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"]
