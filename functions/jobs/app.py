@@ -1,45 +1,49 @@
 """Following jobs: any job (GET /api/v1/jobs/{task_id}) and the list of one's jobs; the combo status and result
-routes; the health check."""
+routes; the health check and the OpenAPI document. Routes are registered through the API contract (api_routes)."""
 from aws_lambda_powertools.event_handler import Response
 
-from imgapi import combo, job_views
-from imgapi.http_api import authenticate, create_resolver, json_response, lambda_entry
+from imgapi import combo, job_views, openapi
+from imgapi.api_routes import Request, route
+from imgapi.http_api import create_resolver, json_response, lambda_entry
 from imgapi.jobs import get_owned_job
 
 app = create_resolver()
 
 
-@app.get("/api/v1/health")
-def health():
+@route(app, "GET /api/v1/health")
+def health(request: Request):
     return json_response(200, {"status": "ok"})
 
 
-@app.get("/api/v1/upscale/status/<task_id>")
-def combo_status(task_id: str):
-    job = get_owned_job(task_id, authenticate(app.current_event))
+@route(app, "GET /api/v1/openapi.json")
+def openapi_document(request: Request):
+    return Response(status_code=200, content_type="application/json", body=openapi.document_json())
+
+
+@route(app, "GET /api/v1/upscale/status/{task_id}")
+def combo_status(request: Request):
+    job = get_owned_job(request.path["task_id"], request.owner)
     return json_response(200, combo.status_body(job))
 
 
-@app.get("/api/v1/upscale/result/<task_id>")
-def combo_result(task_id: str):
-    job = get_owned_job(task_id, authenticate(app.current_event))
-    result, data, url = combo.result_of(job)
+@route(app, "GET /api/v1/upscale/result/{task_id}")
+def combo_result(request: Request):
+    task_id = request.path["task_id"]
+    result, data, url = combo.result_of(get_owned_job(task_id, request.owner))
     if data is not None:
         return Response(status_code=200, content_type=result["content_type"], body=data,
                         headers={"Content-Disposition": f'attachment; filename="{task_id}.{result["key"].rsplit(".", 1)[-1]}"'})
     return Response(status_code=307, body="", headers={"Location": url})
 
 
-@app.get("/api/v1/jobs")
-def list_jobs():
-    owner = authenticate(app.current_event)
-    return json_response(200, job_views.list_view(owner, app.current_event.query_string_parameters or {}))
+@route(app, "GET /api/v1/jobs")
+def list_jobs(request: Request):
+    return json_response(200, job_views.list_view(request.owner, **request.query))
 
 
-@app.get("/api/v1/jobs/<task_id>")
-def get_job(task_id: str):
-    job = get_owned_job(task_id, authenticate(app.current_event))
-    return json_response(200, job_views.job_view(job))
+@route(app, "GET /api/v1/jobs/{task_id}")
+def get_job(request: Request):
+    return json_response(200, job_views.job_view(get_owned_job(request.path["task_id"], request.owner)))
 
 
 handler = lambda_entry(app)

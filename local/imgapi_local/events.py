@@ -15,6 +15,11 @@ def http_event(method: str, path: str, *, route_key: str, path_parameters: dict 
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = headers.get("content-type", "")
     is_text = not body or content_type.startswith(_TEXT_TYPES)
+    if is_text and body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:  # declared text, but not UTF-8: passed on base64-encoded, not crashed on
+            is_text = False
     params: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         params[key] = f"{params[key]},{value}" if key in params else value  # API Gateway v2 joins repeats

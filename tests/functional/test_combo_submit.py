@@ -128,7 +128,7 @@ def test_decompression_bomb_header_is_refused_without_decoding(api, alice):
 
 
 def test_unknown_config_is_404_and_foreign_config_is_403(api, alice, bob):
-    response = submit(api, alice, query="config_id=does-not-exist")
+    response = submit(api, alice, query="config_id=00000000-0000-4000-8000-0000000000ff")
     assert response.status == 404 and response.json()["code"] == "config_not_found"
     created = api.call("POST", "/api/v1/configs", token=bob, json_body={"name": "bob's"}).json()
     response = submit(api, alice, query=f"config_id={created['config_id']}")

@@ -60,11 +60,11 @@ def test_passwords_are_stored_as_salted_scrypt_hashes(stack):
 
 
 def _status(api, **kwargs):
-    return api.call("GET", "/api/v1/upscale/status/some-task", **kwargs).status
+    return api.call("GET", "/api/v1/upscale/status/00000000-0000-4000-8000-00000000abcd", **kwargs).status
 
 
 def test_protected_route_without_a_token_is_401(api, alice):
-    response = api.call("GET", "/api/v1/upscale/status/some-task")
+    response = api.call("GET", "/api/v1/upscale/status/00000000-0000-4000-8000-00000000abcd")
     assert response.status == 401
     assert response.json()["code"] == "missing_token"
 

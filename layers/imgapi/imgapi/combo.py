@@ -19,8 +19,9 @@ def submit(owner: str, raw_event: dict) -> dict:
     upload = form.files.get("file")
     if upload is None:
         raise BadRequest("no file: send the image as the multipart form field 'file'", code="missing_file")
+    # A form field or, as the seed's clients send them, a query parameter: both text.
     fields = {k: form.fields.get(k) or query.get(k) for k in ("enhance_level", "config_id", "format")}
-    params = combo_params(owner, fields)
+    params = combo_params(owner, fields, text=True)
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     params["filename"] = (upload.filename or "")[:255]
     job = submit_job(owner=owner, operation=OPERATION, engine="local", params=params,

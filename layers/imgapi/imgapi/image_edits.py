@@ -6,15 +6,16 @@ submit the job (all or nothing), and answer 202 with the job, or, with `wait`, t
 """
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from . import job_views, jobs
+from .api_contract import ENGINE, MAX_WAIT_SECONDS, WAIT
+from .api_routes import Request, route
 from .errors import BadRequest, ServiceUnavailable
-from .http_api import authenticate, create_resolver, json_response
+from .http_api import create_resolver, json_response
 from .image_input import ImageInfo, inspect_image
-from .operations import DASHSCOPE, ENGINES, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
+from .operations import DASHSCOPE, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
+from .parameters import Values
 from .request_body import Form, idempotency_key, parse_form
 from .settings import get_settings
 from .submission import submit_job
@@ -25,14 +26,12 @@ WAIT_MARGIN_SECONDS = 2.0
 SEED_TASK_STATUS = {jobs.PENDING: "PENDING", jobs.PROCESSING: "RUNNING", jobs.COMPLETED: "SUCCEEDED", jobs.FAILED: "FAILED"}
 
 
-def _engine(edit: ImageEdit, requested: Any) -> str:
-    """The engine that runs the job. A request may name it (`engine`: local | dashscope); without one, DashScope
-    where it is configured and can run the operation, else the local engine."""
+def _engine(edit: ImageEdit, requested: str | None) -> str:
+    """The engine that runs the job. A request may name it (`engine`: local | dashscope, checked already); without
+    one, DashScope where it is configured and can run the operation, else the local engine."""
     configured = get_settings().dashscope.configured
-    if requested in (None, ""):
+    if requested is None:
         requested = DASHSCOPE if (DASHSCOPE in edit.engines and configured) or LOCAL not in edit.engines else LOCAL
-    elif requested not in ENGINES:
-        raise BadRequest(f"engine must be one of {', '.join(ENGINES)}; got {requested!r}", code="bad_engine")
     elif requested not in edit.engines:
         why = "virtual try-on needs a generative model" if edit.name == "change_cloth" else \
             f"it runs on {edit.engines[0]}"
@@ -78,15 +77,18 @@ def seed_view(job: dict) -> dict:
     return view
 
 
-def submit(operation: str, owner: str, raw_event: dict, *, time_left: float) -> tuple[int, dict]:
-    """Submit one image edit; (status, body). 202 and the job; 200 and the finished job when `wait` sufficed."""
+def submit(operation: str, request: Request, *, time_left: float) -> tuple[int, dict]:
+    """Submit one image edit; (status, body). 202 and the job; 200 and the finished job when `wait` sufficed.
+    `wait` and `engine` may be in the query string (checked by the route) or the body; the query's wait and the
+    body's engine win where both are given."""
     edit = IMAGE_EDITS[operation]
-    query = raw_event.get("queryStringParameters") or {}
+    owner, raw_event = request.owner, request.event
     form = parse_form(raw_event)
-    wait = job_views.parse_wait(query.get("wait"), form.fields.get("wait"))
-    engine = _engine(edit, form.fields.get("engine") or query.get("engine"))
+    body = Values(form.fields, text=request.body_is_text)
+    wait = request.query[WAIT.name] if WAIT.name in request.given else body.read(WAIT)
+    engine = _engine(edit, body.read(ENGINE) if body.given(ENGINE.name) else request.query[ENGINE.name])
     uploads = _uploads(edit, form)
-    params = edit.parse(owner, form.fields, frozenset(uploads))
+    params = edit.parse(owner, form.fields, frozenset(uploads), text=body.text)
     if engine == LOCAL:
         check_local_params(edit, params, frozenset(uploads))
     settings = get_settings()
@@ -107,12 +109,11 @@ def image_edit_api(operation: str) -> APIGatewayHttpResolver:
         raise ValueError(f"unknown image edit {operation!r}")
     app = create_resolver()
 
-    @app.post(f"/{operation}")
-    def submit_edit():
-        owner = authenticate(app.current_event)
-        context = app.lambda_context
-        time_left = context.get_remaining_time_in_millis() / 1000 if context else job_views.MAX_WAIT_SECONDS
-        status, body = submit(operation, owner, app.current_event.raw_event, time_left=time_left)
+    @route(app, f"POST /{operation}")
+    def submit_edit(request: Request):
+        context = request.context
+        time_left = context.get_remaining_time_in_millis() / 1000 if context else MAX_WAIT_SECONDS
+        status, body = submit(operation, request, time_left=time_left)
         return json_response(status, body)
 
     return app

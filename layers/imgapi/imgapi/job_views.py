@@ -4,17 +4,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from typing import Any, Callable
 
 from . import jobs, storage
+from .api_contract import LIST_DEFAULT_LIMIT, TASK_ID
 from .errors import BadRequest
-from .operations import ALL_OPERATIONS, LOCAL, local_engine_notes
+from .operations import LOCAL, local_engine_notes
 from .records import plain
 
 JOBS_PATH = "/api/v1/jobs"
-LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 20, 100
-STATUSES = (jobs.AWAITING_UPLOAD, jobs.PENDING, jobs.PROCESSING, jobs.COMPLETED, jobs.FAILED)
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # records.now_iso's
 DASHSCOPE_FIELDS = ("model", "task_id", "request_id", "task_status", "usage", "submit_time", "scheduled_time",
                     "end_time", "task_metrics")
 
@@ -67,59 +68,37 @@ def _encode_token(key: dict) -> str:
 
 
 def _decode_token(token: str, owner: str) -> dict:
+    """The key a next_token stands for. Only one this API made for this owner is taken: anything else could make
+    DynamoDB refuse the query (a 5xx) or start another user's listing."""
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         key = None
     if not isinstance(key, dict) or set(key) != {"task_id", "owner", "created_at"} or key["owner"] != owner \
-            or not all(isinstance(v, str) for v in key.values()):
+            or not all(isinstance(v, str) for v in key.values()) or not _TIMESTAMP.fullmatch(key["created_at"]):
+        key = None
+    else:
+        try:
+            key["task_id"] = TASK_ID.read(key["task_id"])
+        except BadRequest:
+            key = None
+    if key is None:
         raise BadRequest("next_token is not one this API gave you; start again without it", code="bad_next_token")
     return key
 
 
-def _limit(raw: str | None) -> int:
-    if raw in (None, ""):
-        return LIST_DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
-        raise BadRequest(f"limit must be a whole number from 1 to {LIST_MAX_LIMIT}", code="bad_parameter")
-    return int(raw)
-
-
-def list_view(owner: str, query: dict[str, str]) -> dict:
-    """The owner's jobs, newest first: ?limit=1-100, ?next_token=..., ?status=..., ?operation=..."""
-    status, operation = query.get("status") or None, query.get("operation") or None
-    if status and status not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}", code="bad_parameter")
-    if operation and operation not in ALL_OPERATIONS:
-        raise BadRequest(f"operation must be one of {', '.join(ALL_OPERATIONS)}", code="bad_parameter")
-    start = _decode_token(query["next_token"], owner) if query.get("next_token") else None
-    items, next_key = jobs.list_jobs(owner, limit=_limit(query.get("limit")), start_key=start,
-                                     status=status, operation=operation)
-    return {"jobs": [job_view(jobs.expire_abandoned_upload(item)) for item in items], "next_token": _encode_token(next_key) if next_key else None}
+def list_view(owner: str, *, limit: int = LIST_DEFAULT_LIMIT, status: str | None = None, operation: str | None = None,
+              next_token: str | None = None) -> dict:
+    """The owner's jobs, newest first (the values checked already: api_contract's list parameters)."""
+    start = _decode_token(next_token, owner) if next_token else None
+    items, next_key = jobs.list_jobs(owner, limit=limit, start_key=start, status=status, operation=operation)
+    return {"jobs": [job_view(jobs.expire_abandoned_upload(item)) for item in items],
+            "next_token": _encode_token(next_key) if next_key else None}
 
 
 # -- waiting ----------------------------------------------------------------------------------------------
 
-MAX_WAIT_SECONDS = 25  # API Gateway gives up on a request after 30 s
 WAIT_POLL_SECONDS = (0.25, 0.5, 1.0)  # then every second
-
-
-def parse_wait(*candidates: Any) -> float:
-    """The `wait` option (query string or body): seconds from 0 to MAX_WAIT_SECONDS; the first one given counts."""
-    for raw in candidates:
-        if raw in (None, ""):
-            continue
-        try:
-            if isinstance(raw, bool):
-                raise ValueError
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not 0 <= seconds <= MAX_WAIT_SECONDS:
-            raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}; got {raw!r}",
-                             code="bad_parameter")
-        return seconds
-    return 0.0
 
 
 # Looked up at each call, so tests can make waiting instant (or run the worker meanwhile).

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from . import login_throttle, users
+from .api_contract import PASSWORD, USERNAME
 from .errors import BadRequest, Unauthorized
+from .parameters import Values
 from .request_body import parse_form
 from .tokens import issue_token
 
 
 def credentials(raw_event: dict) -> tuple[str, str]:
-    query = raw_event.get("queryStringParameters") or {}
-    fields = parse_form(raw_event).fields
-    username = query.get("username") or fields.get("username")
-    password = query.get("password") or fields.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+    # Each value checked as api_contract declares it (a string, bounded): the query's, else the body's.
+    query = Values(raw_event.get("queryStringParameters"), text=True)
+    body = Values(parse_form(raw_event).fields, text=False)
+    username = query.read(USERNAME) or body.read(USERNAME)
+    password = query.read(PASSWORD) or body.read(PASSWORD)
+    if not username or not password:
         raise BadRequest("username and password are required (query parameters, a form or a JSON body)",
                          code="missing_credentials")
     return username, password

@@ -1,57 +1,57 @@
 """The operations a job can run, and how each one's parameters are read and checked.
 
-One place for it, so the API routes, S3-triggered jobs and the CLI accept exactly the same parameters.
+One place for it, so the API routes, S3-triggered jobs and the CLI accept exactly the same parameters. What each
+parameter may be is declared in api_contract.py (the OpenAPI document is written from the same declarations);
+here is what the operations make of them. `text`: the values came as text (a form or query string), not JSON.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any, Mapping
 
-from .enhance_levels import DEFAULT_LEVEL, LEVELS, OUTPUT_FORMATS
+# DASHSCOPE, LOCAL and SCALE_RANGE are the contract's, imported from here by the workers and outpaint too.
+from .api_contract import (
+    CONFIG,
+    CONFIG_ID,
+    DASHSCOPE,
+    EDIT_FORMS,
+    ENHANCE_LEVEL,
+    EXPAND_DEFAULT_PROMPT,
+    FIX_DEFAULT_PROMPT,
+    FORMAT,
+    LOCAL,
+    SCALE_RANGE,
+)
 from .errors import BadRequest
+from .parameters import Param, Values
 from .removal_configs import parse_config, resolve_config
 
 
-def _config(owner: str, fields: dict[str, Any]) -> dict:
+def _config(owner: str, values: Values) -> dict:
     """A saved configuration by `config_id`, or inline settings under `config`, or the default."""
-    config_id = fields.get("config_id") or None
-    if config_id and fields.get("config"):
-        raise BadRequest("give either config_id or config, not both")
-    if fields.get("config"):
-        return {"config_id": None, "config": parse_config(fields["config"]).to_dict()}
-    if config_id is not None and not isinstance(config_id, str):
-        raise BadRequest("config_id must be a string")
+    config_id = values.read(CONFIG_ID)
+    if config_id and values.given(CONFIG.name):
+        raise BadRequest("give either config_id or config, not both", code="bad_parameter")
+    if values.given(CONFIG.name):
+        return {"config_id": None, "config": parse_config(values.raw[CONFIG.name], text=values.text).to_dict()}
     return {"config_id": config_id, "config": resolve_config(owner, config_id).to_dict()}
 
 
-def _format(fields: dict[str, Any]) -> str:
-    """The result's format: PNG (default) or lossless WebP, both with transparency."""
-    fmt = fields.get("format") or "png"
-    if fmt not in OUTPUT_FORMATS:
-        raise BadRequest(f"format must be one of {', '.join(OUTPUT_FORMATS)}; got {fmt!r}", code="bad_format")
-    return fmt
+def combo_params(owner: str, fields: Mapping[str, Any], *, text: bool = False) -> dict:
+    values = Values(fields, text=text)
+    return {"enhance_level": values.read(ENHANCE_LEVEL), "format": values.read(FORMAT), **_config(owner, values)}
 
 
-def combo_params(owner: str, fields: dict[str, Any]) -> dict:
-    level = fields.get("enhance_level") or DEFAULT_LEVEL
-    if level not in LEVELS:
-        raise BadRequest(f"enhance_level must be one of {', '.join(LEVELS)}; got {level!r}", code="bad_enhance_level")
-    return {"enhance_level": level, "format": _format(fields), **_config(owner, fields)}
-
-
-def remove_bg_params(owner: str, fields: dict[str, Any]) -> dict:
-    return {"format": _format(fields), **_config(owner, fields)}
+def remove_bg_params(owner: str, fields: Mapping[str, Any], *, text: bool = False) -> dict:
+    values = Values(fields, text=text)
+    return {"format": values.read(FORMAT), **_config(owner, values)}
 
 
 # Operations that run on the image worker from an uploaded image.
-IMAGE_OPERATIONS: dict[str, Callable[[str, dict[str, Any]], dict]] = {
-    "combo": combo_params,
-    "remove_bg": remove_bg_params,
-}
+IMAGE_OPERATIONS = {"combo": combo_params, "remove_bg": remove_bg_params}  # api_contract.UPLOAD_OPERATIONS
 
 
-def image_operation_params(operation: str, owner: str, fields: dict[str, Any]) -> dict:
+def image_operation_params(operation: str, owner: str, fields: Mapping[str, Any]) -> dict:
     parse = IMAGE_OPERATIONS.get(operation)
     if parse is None:
         raise BadRequest(f"unknown operation {operation!r}; expected one of {', '.join(IMAGE_OPERATIONS)}",
@@ -61,111 +61,38 @@ def image_operation_params(operation: str, owner: str, fields: dict[str, Any]) -
 
 # -- the first API's image edits: images as URLs (or uploaded files), checked before anything is queued --------
 
-MAX_URL_CHARS = 2048
-MAX_PROMPT_CHARS = 800  # DashScope's limit on prompts
-SCALE_RANGE = (1.0, 2.0)  # DashScope's range for each side of an expansion
-N_RANGE = (1, 4)
-EXPAND_DEFAULT_PROMPT = "按照原来图片背景来操作扩展"  # the first API's defaults
-FIX_DEFAULT_PROMPT = "图像超分。"
-EXPAND_DEFAULT_SCALE = 1.5
-EXPAND_DEFAULT_N = 2
 
-
-def _image_url(fields: dict[str, Any], name: str, uploaded: frozenset[str], *, required: bool) -> str | None:
+def _image_url(values: Values, param: Param, uploaded: frozenset[str]) -> str | None:
     """An input image: an http(s) URL in the field, or a file uploaded under it (then None here)."""
-    value = fields.get(name)
-    if name in uploaded:
-        if value not in (None, ""):
-            raise BadRequest(f"{name}: give a URL or upload a file, not both", code="bad_parameter")
+    if param.name in uploaded:
+        if values.given(param.name):
+            raise BadRequest(f"{param.name}: give a URL or upload a file, not both", code="bad_parameter")
         return None
-    if value in (None, ""):
-        if required:
-            raise BadRequest(f"{name} is required: an http(s) URL of the image, or the image uploaded as the "
-                             f"multipart file field {name.removesuffix('_url')}", code="missing_field")
-        return None
-    if not isinstance(value, str) or len(value) > MAX_URL_CHARS:
-        raise BadRequest(f"{name} must be an http(s) URL of at most {MAX_URL_CHARS} characters", code="bad_url")
-    parts = urlsplit(value.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"{name} must be an http(s) URL; got {value[:100]!r}", code="bad_url")
-    return value.strip()
+    return values.read(param)
 
 
-def _number(fields: dict[str, Any], name: str, default: float, low: float, high: float, *, integer: bool = False) -> Any:
-    value = fields.get(name)
-    if value in (None, ""):
-        return default
-    kind = "an integer" if integer else "a number"
-    try:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError
-        number = float(value)
-        if integer and number != int(number):
-            raise ValueError
-    except ValueError:
-        raise BadRequest(f"{name} must be {kind} from {low:g} to {high:g}; got {value!r}", code="bad_parameter") from None
-    if not low <= number <= high:
-        raise BadRequest(f"{name} must be {kind} from {low:g} to {high:g}; got {value!r}", code="bad_parameter")
-    return int(number) if integer else number
+def _needed(params: dict, group: tuple[str, ...], uploaded: frozenset[str]) -> None:
+    if any(params.get(name) or name in uploaded for name in group):
+        return
+    if len(group) == 1:
+        raise BadRequest(f"{group[0]} is required: an http(s) URL of the image, or the image uploaded as the "
+                         f"multipart file field {group[0].removesuffix('_url')}", code="missing_field")
+    raise BadRequest(f"give at least one of {' and '.join(group)}", code="missing_field")
 
 
-def _text(fields: dict[str, Any], name: str, default: str) -> str:
-    value = fields.get(name)
-    if value in (None, ""):
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string", code="bad_parameter")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise BadRequest(f"{name} is {len(value)} characters long; at most {MAX_PROMPT_CHARS}", code="bad_parameter")
-    return value
-
-
-def _one_of(params: dict, names: tuple[str, ...], uploaded: frozenset[str]) -> None:
-    if not any(params.get(name) or name in uploaded for name in names):
-        raise BadRequest(f"give at least one of {' and '.join(names)}", code="missing_field")
-
-
-def change_bg_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
-    params = {
-        "base_image_url": _image_url(fields, "base_image_url", uploaded, required=True),
-        "ref_image_url": _image_url(fields, "ref_image_url", uploaded, required=False),
-        "ref_prompt": _text(fields, "ref_prompt", ""),
-        "n": _number(fields, "n", 1, *N_RANGE, integer=True),
-    }
-    _one_of(params, ("ref_image_url", "ref_prompt"), uploaded)
+def edit_params(operation: str, owner: str, fields: Mapping[str, Any], uploaded: frozenset[str] = frozenset(), *,
+                text: bool = False) -> dict:
+    """An image edit's parameters, defaults filled in; `uploaded` names the URL fields given as files instead."""
+    form = EDIT_FORMS[operation]
+    values = Values(fields, text=text)
+    params = {param.name: _image_url(values, param, uploaded) for param in form.image_urls}
+    if operation == "remove_bg":  # the combo's settings: a saved or inline configuration, the format
+        params.update(remove_bg_params(owner, fields, text=text))
+    else:
+        params.update({param.name: values.read(param) for param in form.fields})
+    for group in form.needs:
+        _needed(params, group, uploaded)
     return params
-
-
-def change_cloth_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
-    params = {
-        "person_image_url": _image_url(fields, "person_image_url", uploaded, required=True),
-        "top_garment_url": _image_url(fields, "top_garment_url", uploaded, required=False),
-        "bottom_garment_url": _image_url(fields, "bottom_garment_url", uploaded, required=False),
-    }
-    _one_of(params, ("top_garment_url", "bottom_garment_url"), uploaded)  # a dress goes in top
-    return params
-
-
-def expand_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
-    scales = {f"{side}_scale": _number(fields, f"{side}_scale", EXPAND_DEFAULT_SCALE, *SCALE_RANGE)
-              for side in ("top", "bottom", "left", "right")}
-    return {"base_image_url": _image_url(fields, "base_image_url", uploaded, required=True), **scales,
-            "prompt": _text(fields, "prompt", EXPAND_DEFAULT_PROMPT),
-            "n": _number(fields, "n", EXPAND_DEFAULT_N, *N_RANGE, integer=True)}
-
-
-def fix_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
-    return {"base_image_url": _image_url(fields, "base_image_url", uploaded, required=True),
-            "prompt": _text(fields, "prompt", FIX_DEFAULT_PROMPT),
-            "upscale_factor": _number(fields, "upscale_factor", 1, 1, 4, integer=True)}
-
-
-def remove_bg_url_params(owner: str, fields: dict[str, Any], uploaded: frozenset[str] = frozenset()) -> dict:
-    return {"image_url": _image_url(fields, "image_url", uploaded, required=True), **remove_bg_params(owner, fields)}
-
-
-LOCAL, DASHSCOPE = "local", "dashscope"
-ENGINES = (LOCAL, DASHSCOPE)  # "local": our image worker; "dashscope": its own queue and worker, DashScope's models
 
 
 @dataclass(frozen=True)
@@ -174,24 +101,26 @@ class ImageEdit:
 
     name: str
     engines: tuple[str, ...]  # by preference: without a request's `engine`, the first one configured runs it
-    image_fields: tuple[str, ...]
-    parse: Callable[[str, dict[str, Any], frozenset[str]], dict]
     # What the local engine needs beyond the parse's own checks (one of them), and what it does not use:
     # {field: its default} (a note on the job says so when a request gives another value).
     local_needs: tuple[str, ...] = ()
     unused_locally: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def image_fields(self) -> tuple[str, ...]:
+        return tuple(param.name for param in EDIT_FORMS[self.name].image_urls)
+
+    def parse(self, owner: str, fields: Mapping[str, Any], uploaded: frozenset[str] = frozenset(), *,
+              text: bool = False) -> dict:
+        return edit_params(self.name, owner, fields, uploaded, text=text)
+
 
 IMAGE_EDITS: dict[str, ImageEdit] = {edit.name: edit for edit in (
-    ImageEdit("change_bg", (DASHSCOPE, LOCAL), ("base_image_url", "ref_image_url"), change_bg_params,
-              local_needs=("ref_image_url",), unused_locally={"ref_prompt": ""}),
-    ImageEdit("change_cloth", (DASHSCOPE,), ("person_image_url", "top_garment_url", "bottom_garment_url"),
-              change_cloth_params),
-    ImageEdit("expand", (DASHSCOPE, LOCAL), ("base_image_url",), expand_params,
-              unused_locally={"prompt": EXPAND_DEFAULT_PROMPT}),
-    ImageEdit("fix", (DASHSCOPE, LOCAL), ("base_image_url",), fix_params,
-              unused_locally={"prompt": FIX_DEFAULT_PROMPT}),
-    ImageEdit("remove_bg", (LOCAL,), ("image_url",), remove_bg_url_params),
+    ImageEdit("change_bg", (DASHSCOPE, LOCAL), local_needs=("ref_image_url",), unused_locally={"ref_prompt": ""}),
+    ImageEdit("change_cloth", (DASHSCOPE,)),
+    ImageEdit("expand", (DASHSCOPE, LOCAL), unused_locally={"prompt": EXPAND_DEFAULT_PROMPT}),
+    ImageEdit("fix", (DASHSCOPE, LOCAL), unused_locally={"prompt": FIX_DEFAULT_PROMPT}),
+    ImageEdit("remove_bg", (LOCAL,)),
 )}
 
 
@@ -215,7 +144,3 @@ def local_engine_notes(operation: str, params: dict) -> list[str]:
     if (params.get("n") or 1) > 1:
         notes.append(f"n={params['n']} was asked for; the local engine is deterministic and makes one image")
     return notes
-
-
-# Every operation a job can have (for filters and checks).
-ALL_OPERATIONS = tuple(dict.fromkeys([*IMAGE_OPERATIONS, *IMAGE_EDITS]))

@@ -1,7 +1,6 @@
 """Saved background-removal configurations: which rembg model and how its mask is refined, owned by a user."""
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,12 +8,12 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from . import aws
+from .api_contract import CONFIG, CONFIG_NAME, REMOVAL_SETTINGS
 from .errors import BadRequest, Forbidden, NotFound
 from .records import now_iso, plain
 from .settings import get_settings
 
 MAX_CONFIGS_PER_USER = 100
-_HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
 
 
 @dataclass(frozen=True)
@@ -37,66 +36,12 @@ def default_config() -> RemovalConfig:
     return RemovalConfig(model=get_settings().default_rembg_model)
 
 
-def _bool(data: dict, name: str, default: bool) -> bool:
-    value = data.get(name, default)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise BadRequest(f"{name} must be true or false")
-
-
-def _int(data: dict, name: str, default: int, low: int, high: int) -> int:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise BadRequest(f"{name} must be an integer from {low} to {high}")
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}") from exc
-    if number != float(value) or not low <= number <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}")
-    return number
-
-
-def _colour(value: Any) -> tuple[int, int, int, int] | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, str):
-        match = _HEX_COLOUR.match(value)
-        if not match:
-            raise BadRequest("bgcolor must be '#rrggbb', '#rrggbbaa' or [r, g, b, a]")
-        raw = match.group(1) + (match.group(2) or "ff")
-        return tuple(int(raw[i:i + 2], 16) for i in range(0, 8, 2))  # type: ignore[return-value]
-    if isinstance(value, list) and len(value) in (3, 4) and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value):
-        return tuple(value) + ((255,) if len(value) == 3 else ())  # type: ignore[return-value]
-    raise BadRequest("bgcolor must be '#rrggbb', '#rrggbbaa' or [r, g, b, a] with values 0-255")
-
-
-def parse_config(data: dict) -> RemovalConfig:
-    """A configuration from user input, refusing anything this deployment cannot run."""
-    if not isinstance(data, dict):
-        raise BadRequest("the configuration must be a JSON object")
-    known = set(RemovalConfig.__dataclass_fields__) | {"name"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise BadRequest(f"unknown configuration field(s): {', '.join(unknown)}")
-    settings = get_settings()
-    model = data.get("model", settings.default_rembg_model)
-    if model not in settings.rembg_models:
-        raise BadRequest(
-            f"model {model!r} is not available in this deployment; available: {', '.join(settings.rembg_models)}",
-            code="model_unavailable",
-        )
-    return RemovalConfig(
-        model=model,
-        alpha_matting=_bool(data, "alpha_matting", False),
-        alpha_matting_foreground_threshold=_int(data, "alpha_matting_foreground_threshold", 240, 0, 255),
-        alpha_matting_background_threshold=_int(data, "alpha_matting_background_threshold", 10, 0, 255),
-        alpha_matting_erode_size=_int(data, "alpha_matting_erode_size", 10, 0, 40),
-        post_process_mask=_bool(data, "post_process_mask", False),
-        bgcolor=_colour(data.get("bgcolor")),
-    )
+def parse_config(data: Any, *, text: bool = False) -> RemovalConfig:
+    """A configuration from user input (a JSON object; `text`: it came in a form, which cannot carry one), refusing
+    anything this deployment cannot run: each setting is checked against its declaration in api_contract (the model
+    against the deployment's models)."""
+    values = CONFIG.read({} if data is None else data, text=text)
+    return RemovalConfig(**{param.name: values[param.name] for param in REMOVAL_SETTINGS})
 
 
 def config_from_dict(data: dict) -> RemovalConfig:
@@ -112,16 +57,11 @@ def _table():
     return aws.table(get_settings().configs_table)
 
 
-def _name(data: dict) -> str:
-    name = data.get("name", "")
-    if not isinstance(name, str) or len(name) > 100:
-        raise BadRequest("name must be a string of at most 100 characters")
-    return name
-
-
-def save_config(owner: str, data: dict) -> dict:
+def save_config(owner: str, data: Any) -> dict:
+    if not isinstance(data, dict):
+        raise CONFIG.refuse(data, "a JSON object of settings")
     config = parse_config(data)
-    name = _name(data)
+    name = CONFIG_NAME.read(data.get("name"))
     if len(list_configs(owner)) >= MAX_CONFIGS_PER_USER:
         raise BadRequest(f"at most {MAX_CONFIGS_PER_USER} configurations per user; delete some first")
     item = {"config_id": str(uuid.uuid4()), "owner": owner, "name": name, "created_at": now_iso(),
@@ -140,10 +80,16 @@ def list_configs(owner: str) -> list[dict]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+# Our ids are UUIDs; anything much longer is no id of ours, and DynamoDB refuses keys over 2048 bytes with an
+# error (a 500 if it got that far), so such an id is simply not found.
+MAX_CONFIG_ID_CHARS = 64
+
+
 def get_config(owner: str, config_id: str) -> dict:
-    item = _table().get_item(Key={"config_id": config_id}).get("Item") if config_id else None
+    known = isinstance(config_id, str) and 0 < len(config_id) <= MAX_CONFIG_ID_CHARS
+    item = _table().get_item(Key={"config_id": config_id}).get("Item") if known else None
     if item is None:
-        raise NotFound(f"configuration {config_id} not found", code="config_not_found")
+        raise NotFound(f"configuration {str(config_id)[:MAX_CONFIG_ID_CHARS]} not found", code="config_not_found")
     if item["owner"] != owner:
         raise Forbidden(f"configuration {config_id} belongs to another user", code="config_forbidden")
     return plain(item)
