@@ -60,12 +60,12 @@ def test_auth_over_http(base_url, local_stack):
     assert requests.get(f"{base_url}/api/v1/no/such/route", timeout=10).status_code == 404
 
 
-def test_a_worker_failure_lands_the_job_in_failed(base_url):
+def test_a_truncated_image_is_refused_at_submit(base_url):
     token = login(base_url)
     data = portrait_jpeg(160, 200)
-    task_id = submit(base_url, token, data[: len(data) // 3])
-    status = wait_for(base_url, token, task_id)
-    assert status["status"] == "failed" and "decoded" in status["error"]
+    response = requests.post(f"{base_url}/api/v1/upscale/combo", params={"token": token},
+                             files={"file": ("portrait.jpg", data[: len(data) // 3], "image/jpeg")}, timeout=30)
+    assert response.status_code == 400 and response.json()["code"] == "corrupt_image"
 
 
 def test_a_poison_message_ends_in_the_dead_letter_queue(local_stack):

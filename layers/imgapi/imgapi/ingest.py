@@ -8,9 +8,9 @@ failed job with the reason, so it is visible and never tried again.
 """
 from __future__ import annotations
 
-import json
 import os
 import posixpath
+import unicodedata
 import uuid
 from urllib.parse import unquote_plus
 
@@ -23,6 +23,7 @@ from .job_queue import send_job
 from .records import is_condition_failure
 from .observability import job_metric, logger
 from .operations import image_operation_params
+from .request_body import MAX_JSON_BYTES, parse_json
 from .settings import get_settings
 
 INBOX_PREFIX = "inbox/"
@@ -48,19 +49,28 @@ def _read_sidecar(bucket: str, key: str) -> dict:
     stem = posixpath.splitext(key)[0]
     for candidate in (stem + ".json", key + ".json", posixpath.join(posixpath.dirname(key), "_params.json")):
         try:
-            body = aws.client("s3").get_object(Bucket=bucket, Key=candidate)["Body"].read()
+            body = aws.client("s3").get_object(Bucket=bucket, Key=candidate)["Body"].read(MAX_JSON_BYTES + 1)
         except ClientError as exc:
             if storage.is_missing(exc):
                 continue
             raise
         try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise ApiError(f"the sidecar {candidate} is not valid JSON: {exc}", code="bad_sidecar") from exc
+            data = parse_json(body)  # the API's rules for JSON: size, finite numbers, depth
+        except ApiError as exc:
+            raise ApiError(f"the sidecar {candidate}: {exc.message}", code="bad_sidecar") from exc
         if not isinstance(data, dict):
             raise ApiError(f"the sidecar {candidate} must hold a JSON object", code="bad_sidecar")
         return data
     return {}
+
+
+def _check_mirrorable(relative: str) -> None:
+    """The result's key mirrors the image's path: no '.' or '..' segment (which some clients resolve, putting the
+    result outside results/<operation>/), no empty segment and no control character in it."""
+    segments = relative.split("/")
+    if any(segment in ("", ".", "..") for segment in segments) or any(unicodedata.category(c) == "Cc" for c in relative):
+        raise ApiError("the key has an empty, '.' or '..' segment or a control character; name the file and its "
+                       "folders plainly", code="bad_key")
 
 
 def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict | None:
@@ -68,8 +78,8 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
     key = unquote_plus(raw_key)  # S3 event keys are URL-encoded
     if key.startswith(uploads.INCOMING_PREFIX):
         return uploads.receive_upload(key, size)
-    if is_sidecar(key) or not key.startswith(INBOX_PREFIX):
-        return None
+    if is_sidecar(key) or not key.startswith(INBOX_PREFIX) or key.endswith("/"):
+        return None  # a sidecar, another prefix, or a folder marker (the S3 console's "Create folder")
     settings = get_settings()
     task_id = task_id_for(bucket, key, sequencer)
     relative = key[len(INBOX_PREFIX):]
@@ -80,10 +90,12 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
     try:
         if not path:
             raise ApiError("put images under inbox/<operation>/...", code="unknown_operation")
+        _check_mirrorable(relative)
         if size > settings.max_upload_bytes:
             raise ApiError(f"the file is {size} bytes; the limit is {settings.max_upload_bytes} bytes", code="file_too_large")
         params = image_operation_params(operation, owner, _read_sidecar(bucket, key))
-        data = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        # At most one byte over the limit is read, whatever the object has become since its event.
+        data = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read(settings.max_upload_bytes + 1)
         info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     except ApiError as refused:
         job = _create(task_id, owner, operation, {"source_key": key}, key, None, output_prefix)

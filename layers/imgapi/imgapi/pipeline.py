@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import cutout
 from .enhance import bleed, enhance_colour, resample
 from .enhance_levels import FIX_FACTORS, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size
-from .errors import JobFailure
+from .errors import ApiError, JobFailure
+from .image_input import decode_upright
 from .png_writer import encode_rgba
 from .removal_configs import RemovalConfig
+from .settings import get_settings
 
 @dataclass
 class ImageOutput:
@@ -52,21 +54,22 @@ class Stages:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
 
-def decode(data: bytes) -> tuple[Image.Image, np.ndarray | None]:
-    """The upright RGB image and its own alpha channel if it has one; JobFailure if it cannot be decoded."""
+def decode(data: bytes, *, max_bytes: int | None = None, max_pixels: int | None = None) -> tuple[Image.Image, np.ndarray | None]:
+    """The upright RGB image and its own alpha channel if it has one; JobFailure if it is not an image we accept.
+
+    Every input goes through image_input's checks here, whoever stored it (defence in depth: an object put in the
+    bucket directly meets the same rules as an upload) and its one normalisation (EXIF orientation, colour mode).
+    The limits default to the deployment's settings."""
+    settings = get_settings()
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)  # phones store portraits sideways with an EXIF flag
-    except Exception as exc:  # Pillow raises many types for corrupt data
-        raise JobFailure(f"the input image could not be decoded (corrupt or truncated?): {exc}", code="corrupt_image") from exc
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        return rgba.convert("RGB"), np.asarray(rgba.getchannel("A"))
-    if img.mode.startswith("I;16") or img.mode == "I":
-        img = img.point(lambda v: v / 256).convert("L")  # 16-bit grey: keep the top 8 bits
-    return (img if img.mode == "RGB" else img.convert("RGB")), None
+        img, _ = decode_upright(data, max_bytes=settings.max_upload_bytes if max_bytes is None else max_bytes,
+                                max_pixels=settings.max_input_pixels if max_pixels is None else max_pixels)
+    except ApiError as refused:
+        raise JobFailure(f"the input image could not be decoded: {refused.message}", code=refused.code) from refused
+    if img.mode == "RGBA":
+        alpha = np.asarray(img.getchannel("A"))
+        return img.convert("RGB"), alpha
+    return img, None
 
 
 def apply_background_colour(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:

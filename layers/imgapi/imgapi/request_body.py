@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from requests_toolbelt.multipart.decoder import (
     ImproperBodyPartContentException,
@@ -12,7 +14,7 @@ from requests_toolbelt.multipart.decoder import (
     NonMultipartContentTypeException,
 )
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 MAX_JSON_BYTES = 1024 * 1024
 
@@ -45,13 +47,27 @@ def _content_type(event) -> str:
     return headers.get("content-type", "")
 
 
-def _param(header: bytes, name: str) -> str:
-    # Content-Disposition: form-data; name="file"; filename="a.jpg"
+def _param(header: bytes, name: str) -> str | None:
+    # Content-Disposition: form-data; name="file"; filename="a.jpg" (or RFC 5987's filename*=UTF-8''%D1%84.jpg,
+    # which wins when both are given). None when the parameter is absent.
+    plain = extended = None
     for part in header.decode("utf-8", "replace").split(";"):
         key, _, value = part.strip().partition("=")
-        if key.lower() == name:
-            return value.strip().strip('"')
-    return ""
+        key = key.strip().lower()
+        if key == name:
+            plain = value.strip().strip('"')
+        elif key == name + "*":
+            charset, _, encoded = value.strip().strip('"').partition("'")
+            try:
+                extended = unquote(encoded.partition("'")[2], encoding=charset or "utf-8", errors="replace")
+            except LookupError:  # an unknown charset: keep the plain name, if any
+                pass
+    return extended if extended is not None else plain
+
+
+# Declared types of a file part that no image upload has: markup and script (an HTML page or SVG drawing posing as
+# an image). Refused whatever the bytes are; any other declared type is not trusted either way: the bytes decide.
+_MARKUP_TYPE = re.compile(r"html|xml|svg|javascript|ecmascript", re.IGNORECASE)
 
 
 def parse_multipart(body: bytes, content_type: str) -> Form:
@@ -68,8 +84,11 @@ def parse_multipart(body: bytes, content_type: str) -> Form:
         if not name:
             continue
         filename = _param(disposition, "filename")
-        if filename or b"filename=" in disposition:
-            ctype = part.headers.get(b"Content-Type", b"application/octet-stream").decode("latin-1")
+        if filename is not None:
+            ctype = part.headers.get(b"Content-Type", b"application/octet-stream").decode("latin-1").strip()
+            if _MARKUP_TYPE.search(ctype):
+                raise BadRequest(f"the file {name} was sent as {ctype[:100]!r}: send a JPEG, PNG or WebP image",
+                                 code="bad_content_type")
             form.files[name] = UploadedFile(filename=filename, content_type=ctype, data=part.content)
         else:
             form.fields[name] = part.content.decode("utf-8", "replace")
@@ -95,13 +114,57 @@ def parse_form(event) -> Form:
     raise BadRequest(f"unsupported content type {ctype!r}: send multipart/form-data, a urlencoded form or JSON")
 
 
+# Numbers in a JSON body must be finite and, if whole, within what every JSON implementation reads exactly (RFC 8259):
+# Python reads 1e999 as inf and a 400-digit integer as itself, which no parameter wants and float() cannot convert.
+MAX_JSON_INTEGER = 2**53
+# Nesting deeper than this is no request of ours (and Python's parser would overflow its stack a little deeper).
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number; send a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is out of range; send a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_JSON_INTEGER:
+        raise ValueError(f"the integer {text[:40]} is out of range (at most 2^53 in size)")
+    return value
+
+
+def _depth(value, limit: int) -> int:
+    """How deeply arrays and objects nest (stops counting past the limit)."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parse_json(body: bytes):
+    """A JSON body (at most MAX_JSON_BYTES, finite numbers, nesting at most MAX_JSON_DEPTH): 400/413 otherwise."""
     if len(body) > MAX_JSON_BYTES:
-        raise BadRequest(f"the JSON body is larger than {MAX_JSON_BYTES} bytes")
+        raise PayloadTooLarge(f"the JSON body is {len(body)} bytes; at most {MAX_JSON_BYTES}", code="body_too_large")
     try:
-        return json.loads(body)
+        data = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except RecursionError as exc:
+        raise BadRequest(f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)", code="bad_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="bad_json") from exc
+    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise BadRequest(f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)", code="bad_json")
+    return data
 
 
 MAX_IDEMPOTENCY_KEY = 255

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
-from . import jobs, storage
+from . import aws, jobs, storage
 from .compose import run_change_bg
 from .errors import JobFailure
 from .job_queue import task_id_of
@@ -19,13 +19,21 @@ from .settings import get_settings
 
 
 def _stored(key: str) -> bytes:
+    """An input from the bucket, refused unread when it is larger than any upload may be (an object put there by
+    other means); the pipeline's decode then checks it as every upload is checked."""
+    settings = get_settings()
     try:
-        return storage.get_object(key)
+        response = aws.client("s3").get_object(Bucket=settings.bucket, Key=key)
     except ClientError as exc:
         if storage.is_missing(exc):
             raise JobFailure("the input image is no longer in storage (expired or deleted); submit it again",
                              code="input_missing") from exc
         raise
+    with response["Body"] as body:
+        if response["ContentLength"] > settings.max_upload_bytes:
+            raise JobFailure(f"the input image is {response['ContentLength']} bytes; the limit is "
+                             f"{settings.max_upload_bytes} bytes", code="file_too_large")
+        return body.read()
 
 
 def _image(job: dict, field: str) -> bytes | None:
