@@ -44,6 +44,7 @@ class DashScopeError(Exception):
         self.status, self.code, self.message = status, code, message
         self.request_id = request_id
         self.retry_after = retry_after
+        self.attempts = 1  # how many times the request was made before this error was given up on
 
     @property
     def retryable(self) -> bool:
@@ -138,6 +139,12 @@ class DashScopeClient:
             response = self.session.request(method, self.base_url + path, json=body,
                                             headers={"Authorization": f"Bearer {self._key}", **headers},
                                             timeout=(CONNECT_TIMEOUT, max(1.0, read_timeout)))
+        except requests.Timeout as exc:
+            # A connect timeout is "could not be reached"; a read timeout, an answer that never came.
+            if isinstance(exc, requests.ConnectTimeout):
+                raise DashScopeError(None, "Unreachable", f"DashScope could not be reached ({type(exc).__name__})") from exc
+            raise DashScopeError(None, "Timeout", f"DashScope did not answer within {max(1.0, read_timeout):g} s "
+                                 f"({type(exc).__name__})") from exc
         except requests.RequestException as exc:
             raise DashScopeError(None, "Unreachable", f"DashScope could not be reached ({type(exc).__name__})") from exc
         if response.status_code != 200:
@@ -151,8 +158,10 @@ class DashScopeClient:
         return data
 
     def request(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
-                deadline: float, read_timeout: float = READ_TIMEOUT) -> dict:
-        """One call, retried on 429/5xx/no answer by the retry policy, never past `deadline` (a Clock time)."""
+                deadline: float, read_timeout: float | None = None) -> dict:
+        """One call, retried on 429/5xx/no answer by the retry policy, never past `deadline` (a Clock time).
+        An error raised carries the number of attempts made (`attempts`)."""
+        read_timeout = READ_TIMEOUT if read_timeout is None else read_timeout
         attempt = 1
         while True:
             left = deadline - self.clock.now()
@@ -161,6 +170,7 @@ class DashScopeClient:
             try:
                 return self._once(method, path, body, headers or {}, min(read_timeout, left))
             except DashScopeError as error:
+                error.attempts = attempt
                 if not error.retryable or attempt >= self.retry.attempts:
                     raise
                 wait = self.retry.delay(attempt)

@@ -214,16 +214,25 @@ def _run(run: _Run, settings: DashScopeSettings) -> tuple[list[dict], list[dict]
     except DashScopeError as error:
         if error.request_id and not run.info.get("request_id"):
             run.save(request_id=error.request_id)
-        raise failure_for(error, run.choice, client.retry.attempts) from error
+        failure = failure_for(error, run.choice, error.attempts)
+        raise (_abandon(run, client, failure) if run.upstream_running else failure) from error
     except DeadlineExceeded as exceeded:
         if exceeded.last_error is not None and not run.upstream_running:
-            raise failure_for(exceeded.last_error, run.choice, client.retry.attempts) from exceeded
+            raise failure_for(exceeded.last_error, run.choice, exceeded.last_error.attempts) from exceeded
         task = run.info.get("task_id")
         cancelled = bool(task) and run.upstream_running and client.cancel(task)
         failure = TaskAbandoned if run.upstream_running and not cancelled else JobFailure
         raise failure(f"DashScope did not finish in {settings.task_deadline_seconds:g} s ({exceeded}); the job is "
                       f"given up{' and the task cancelled' if cancelled else ''}. Try again later", code="dashscope_deadline") from exceeded
     return copy_results(run.job, result_entries(run.choice, answer), _retry_policy(settings))
+
+
+def _abandon(run: _Run, client: DashScopeClient, failure: JobFailure) -> JobFailure:
+    """Following the task failed while it may still run upstream: cancel it if DashScope lets us (only while it is
+    PENDING); else the job fails keeping the task's slot until the lease ends, since DashScope still counts it."""
+    if client.cancel(run.info["task_id"]):
+        return JobFailure(f"{failure.reason}; the DashScope task was cancelled", code=failure.code)
+    return TaskAbandoned(failure.reason, code=failure.code)
 
 
 def _process(job: dict, attempt: int, receives: int, choice: ModelChoice, deadline: float) -> bool:

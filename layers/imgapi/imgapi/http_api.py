@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import users
 from .errors import ApiError, Unauthorized
@@ -31,6 +32,14 @@ def create_resolver() -> APIGatewayHttpResolver:
     @app.not_found
     def _not_found(_exc: Exception) -> Response:
         return json_response(404, {"error": "no such route", "code": "not_found"})
+
+    @app.exception_handler([ClientError, BotoCoreError])
+    def _backing_service(exc: Exception) -> Response:
+        # S3/DynamoDB/SQS/Secrets Manager failing (throttled, unreachable) outside a submit's own handling, e.g.
+        # while checking the token: the request may well succeed if tried again, so 503, not 500.
+        logger.exception("a backing service failed")
+        return json_response(503, {"error": "a storage service failed; try again", "code": "service_unavailable"},
+                             {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -24,7 +24,11 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     usage limits first (429 when one is reached; a replay is not charged)."""
     if idempotency_key:
         task_id = jobs.task_id_for_idempotency_key(owner, operation, idempotency_key)
-        existing = jobs.get_job(task_id)
+        try:
+            existing = jobs.get_job(task_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
+                                     code="submit_failed") from exc
         if existing is not None:
             logger.info("idempotent replay", extra={"task_id": task_id})
             return existing
@@ -38,20 +42,20 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         named = {name: storage.upload_key(owner, task_id, name, info.extension) for name, (_, info) in uploads.items()}
         objects.update({named[name]: upload for name, upload in uploads.items()})
         params = {**params, "uploads": named}
-    written: list[str] = []
+    written: list[str] = []  # every write attempted: one whose answer was lost (a timeout) may have happened
     try:
         for object_key, (data, info) in objects.items():
-            storage.put_object(object_key, data, info.content_type)
             written.append(object_key)
+            storage.put_object(object_key, data, info.content_type)
         input_info = image[1].describe() if image else None
         if uploads:
             input_info = {name: info.describe() for name, (_, info) in uploads.items()}
+        written.append("job")
         job = jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info)
-        written.append("job")
         send_job(queue_url, task_id)
     except ClientError as exc:
-        if idempotency_key and "job" not in written and is_condition_failure(exc):
+        if idempotency_key and is_condition_failure(exc):  # only create_job's condition can fail
             # The same request, retried while the first was still being submitted: that one's job stands
             # (and the inputs just written are the same bytes under the same keys).
             quotas.refund(charge)
@@ -78,7 +82,12 @@ def _undo(task_id: str, written: list[str]) -> None:
         try:
             jobs.delete_job(task_id)
         except (ClientError, BotoCoreError):
-            logger.exception("could not delete the job row of a failed submit")
+            logger.exception("could not delete the job row of a failed submit; failing it instead")
+            try:  # never a pending job that no message will ever start (else the sweeper closes it)
+                jobs.fail(task_id, "the submit failed because a storage service was unavailable (it was answered "
+                          "503); submit the job again", code="submit_failed")
+            except (ClientError, BotoCoreError):
+                logger.exception("could not fail the job row of a failed submit either")
     for key in written:
         if key == "job":
             continue

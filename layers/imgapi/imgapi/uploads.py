@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, jobs, quotas, storage
+from .api_contract import UPLOAD_FILENAME, UPLOAD_SIZE
 from .errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
 from .image_input import SUPPORTED_FORMATS, inspect_image
 from .job_queue import send_job
@@ -122,14 +123,20 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
         raise BadRequest("params must be a JSON object of the operation's parameters", code="bad_parameter")
     settings = get_settings()
     params = image_operation_params(operation, owner, fields)
-    filename = safe_filename(body.get("filename"))
+    given_name = UPLOAD_FILENAME.read(body.get("filename"))  # api_contract's declaration: a string, bounded
+    filename = safe_filename(given_name)
     content_type = _content_type(body.get("content_type"), filename)
-    _check_size(body.get("size"), settings.max_upload_bytes)
-    params.update(filename=str(body.get("filename") or filename)[:255], content_type=content_type)
+    _check_size(UPLOAD_SIZE.read(body.get("size")), settings.max_upload_bytes)
+    params.update(filename=(given_name or filename)[:255], content_type=content_type)
 
     task_id = jobs.task_id_for_idempotency_key(owner, operation, idempotency_key) if idempotency_key else jobs.new_task_id()
     logger.set_correlation_id(task_id)
-    if idempotency_key and (existing := jobs.get_job(task_id)) is not None:
+    try:
+        existing = jobs.get_job(task_id) if idempotency_key else None
+    except (ClientError, BotoCoreError) as exc:
+        raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
+                                 code="submit_failed") from exc
+    if existing is not None:
         return False, _answer(jobs.expire_abandoned_upload(existing))
     key = incoming_key(owner, task_id, filename)
     charge = quotas.admit_job(owner)
@@ -141,10 +148,19 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
         quotas.refund(charge)
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
             return False, _answer(jobs.get_job(task_id))  # the same request, retried while the first was answered
+        _forget(task_id)
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
                                  code="submit_failed") from exc
     logger.info("upload prepared", extra={"operation": operation, "key": key})
     return True, _answer(job)
+
+
+def _forget(task_id: str) -> None:
+    """Delete the row of an upload that was answered 503: its write may have happened with the answer lost."""
+    try:
+        jobs.delete_job(task_id)
+    except (ClientError, BotoCoreError):
+        logger.exception("could not delete the job of a failed upload request; it fails once its upload URL expired")
 
 
 # -- the ingest function's side: the object has arrived ------------------------------------------------------
@@ -177,7 +193,8 @@ def _take_in(job: dict, key: str, size: int) -> dict:
         if size > settings.max_upload_bytes:
             raise PayloadTooLarge(f"the file is {size} bytes; the limit is {settings.max_upload_bytes} bytes",
                                   code="file_too_large")
-        data = aws.client("s3").get_object(Bucket=settings.bucket, Key=key)["Body"].read()
+        # At most one byte over the limit is read, whatever was POSTed to the key since its event.
+        data = aws.client("s3").get_object(Bucket=settings.bucket, Key=key)["Body"].read(settings.max_upload_bytes + 1)
         info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     except ApiError as refused:
         if jobs.fail(task_id, f"{name}: {refused.message}", code=refused.code, from_statuses=(jobs.AWAITING_UPLOAD,)):
