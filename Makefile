@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint bench clean
+.PHONY: install dev test lint bench soak clean
 
 install: $(STAMP)
 
@@ -12,6 +12,8 @@ $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_wo
 	@# The seed API's cURL example (run by the tests) needs curl and jq.
 	@command -v curl >/dev/null && command -v jq >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq curl jq; }
+	@# The browser tests drive Debian's Chromium (Playwright's own browser downloads are not possible here).
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
@@ -28,6 +30,10 @@ test: $(STAMP)
 # Performance figures next to their targets (about 3 minutes); writes bench-results/bench.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# At least 500 jobs through the local stack over HTTP (a few minutes); prints throughput and latency.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak tests/load
 
 lint: $(STAMP)
 	$(BIN)/sam validate --lint

@@ -139,6 +139,9 @@ class LocalStack:
         # Both doors share moto's backends, so they see the same tables, queues and objects.
         self._mock = mock_aws()
         self._mock.start()
+        from .moto_atomic import make_atomic
+
+        self._restore_moto = make_atomic()
         self._moto = PolicyCheckingMotoServer(self.host, self.aws_port)
         self._moto.start()
         region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -157,6 +160,7 @@ class LocalStack:
         from .template import load_template
 
         self.stack = provision(load_template())
+        self._apply_bucket_cors()
         # The functions' own logs are JSON for CloudWatch; locally the one-line summaries below are the
         # log, and the functions' own lines show from WARNING up unless LOG_LEVEL says otherwise.
         # A variable the template sets from a stack parameter (DASHSCOPE_BASE_URL, DASHSCOPE_MODEL_*, MAX_UPLOAD_BYTES,
@@ -192,6 +196,7 @@ class LocalStack:
             self._moto.stop()
         if self._mock:
             self._mock.stop()
+            self._restore_moto()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -209,6 +214,23 @@ class LocalStack:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _apply_bucket_cors(self) -> None:
+        """Each bucket's CorsConfiguration from the template: set on the bucket (GetBucketCors answers as S3's would)
+        and enforced in front of moto (S3Cors), so a browser page meets the same CORS locally as on AWS."""
+        import boto3
+
+        from .s3_post_policy import cors_rules
+
+        for logical_id, resource in self.stack.template["Resources"].items():
+            if resource["Type"] != "AWS::S3::Bucket":
+                continue
+            bucket = self.stack.resolver.refs[logical_id]
+            configuration = (resource.get("Properties") or {}).get("CorsConfiguration")
+            rules = cors_rules(self.stack.resolver.resolve(configuration)) if configuration else []
+            if rules:
+                boto3.client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+            self._moto.cors[bucket] = rules
 
     def _create_demo_user(self) -> None:
         from imgapi import users
@@ -453,6 +475,8 @@ def serve(port: int = 8000, host: str = "127.0.0.1") -> int:
     print(f"""
 imgapi is running on {stack.url}  (in-process AWS at {stack.aws_url}; Ctrl-C to stop)
 
+  playground:  {stack.url}/  (open it in a browser)
+  API contract: {stack.url}/api/v1/openapi.json
   demo user:   {DEMO_USER} / {DEMO_PASSWORD}
   {_model_lookup_note()}
   {_dashscope_note()}

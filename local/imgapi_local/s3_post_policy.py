@@ -6,6 +6,10 @@ starts-with, the content-length-range of the file) and that no form field goes u
 XML error: 400 EntityTooLarge / EntityTooSmall, 403 AccessDenied "Invalid according to Policy: ...". This WSGI
 middleware does the same for every multipart POST that carries a `policy` field, then hands the request to
 moto unchanged. (The signature is not checked: moto accepts any credentials anyway.)
+
+S3's CORS, for the same reason: moto's server answers every origin (flask-cors on the whole app), so a page that
+works locally could fail against S3. S3Cors answers preflights and adds CORS headers from the bucket's rules (the
+template's CorsConfiguration), refusing what S3 would refuse, policy errors included.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import base64
 import binascii
 import io
 import json
+import re
 import threading
 import time
 import uuid
@@ -156,11 +161,115 @@ class S3PostPolicy:
         check_policy(policy, fields, len(uploads[0].read()), now=self.clock())
 
 
+# -- CORS, as S3 evaluates a bucket's CORSRules ------------------------------------------------------------------
+
+_CORS_REFUSED = ("CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+                 "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not "
+                 "whitelisted by the resource's CORS spec.")
+
+
+def cors_rules(configuration: dict) -> list[dict]:
+    """A template's CorsConfiguration (CloudFormation's names) as S3 API CORSRules. A CommaDelimitedList parameter
+    resolves locally to its text, hence the split."""
+    def listed(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return [str(part) for part in value or []]
+
+    rules = []
+    for rule in configuration.get("CorsRules") or []:
+        converted = {"AllowedOrigins": listed(rule.get("AllowedOrigins")), "AllowedMethods": listed(rule.get("AllowedMethods"))}
+        for source, target in (("AllowedHeaders", "AllowedHeaders"), ("ExposedHeaders", "ExposeHeaders")):
+            if rule.get(source):
+                converted[target] = listed(rule[source])
+        if rule.get("MaxAge") is not None:
+            converted["MaxAgeSeconds"] = int(rule["MaxAge"])
+        if rule.get("Id"):
+            converted["ID"] = str(rule["Id"])
+        rules.append(converted)
+    return rules
+
+
+def _wildcard(pattern: str, value: str, *, case: bool) -> bool:
+    """S3's match: one `*` stands for any run of characters."""
+    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def match_cors_rule(rules: list[dict], origin: str, method: str, headers: list[str]) -> dict | None:
+    """The first rule allowing this origin, method and request headers, as S3 picks it."""
+    for rule in rules:
+        if not any(_wildcard(allowed, origin, case=True) for allowed in rule.get("AllowedOrigins", [])):
+            continue
+        if method not in rule.get("AllowedMethods", []):
+            continue
+        if all(any(_wildcard(allowed, header, case=False) for allowed in rule.get("AllowedHeaders", [])) for header in headers):
+            return rule
+    return None
+
+
+def cors_headers(rule: dict, origin: str, request_headers: list[str]) -> list[tuple[str, str]]:
+    any_origin = rule.get("AllowedOrigins") == ["*"]
+    headers = [("Access-Control-Allow-Origin", "*" if any_origin else origin),
+               ("Access-Control-Allow-Methods", ", ".join(rule["AllowedMethods"]))]
+    if not any_origin:
+        headers.append(("Access-Control-Allow-Credentials", "true"))
+    if request_headers:
+        headers.append(("Access-Control-Allow-Headers", ", ".join(request_headers)))
+    if rule.get("ExposeHeaders"):
+        headers.append(("Access-Control-Expose-Headers", ", ".join(rule["ExposeHeaders"])))
+    if rule.get("MaxAgeSeconds") is not None:
+        headers.append(("Access-Control-Max-Age", str(rule["MaxAgeSeconds"])))
+    headers.append(("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"))
+    return headers
+
+
+class S3Cors:
+    """WSGI middleware: the CORS rules of the buckets in `rules` (bucket -> CORSRules; [] for none) applied as S3
+    applies them. Requests for other paths pass through untouched."""
+
+    def __init__(self, app: Callable, rules: dict[str, list[dict]]):
+        self.app = app
+        self.rules = rules  # filled in once the buckets exist
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        bucket = _bucket_of(environ)
+        origin = environ.get("HTTP_ORIGIN")
+        if bucket not in self.rules or not origin:
+            return self.app(environ, start_response)
+        rules = self.rules[bucket]
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "OPTIONS":
+            wanted = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") or ""
+            asked = [h.strip() for h in (environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS") or "").split(",") if h.strip()]
+            rule = match_cors_rule(rules, origin, wanted, asked) if wanted else None
+            if rule is None:
+                message = _CORS_REFUSED if rules else "CORSResponse: CORS is not enabled for this bucket."
+                resource = "OBJECT" if "/" in (environ.get("PATH_INFO") or "/").strip("/") else "BUCKET"
+                payload = PolicyError(403, "AccessForbidden", message, Method=wanted or "OPTIONS",
+                                      ResourceType=resource).xml()
+                start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))])
+                return [payload]
+            start_response("200 OK", [*cors_headers(rule, origin, asked), ("Content-Length", "0")])
+            return [b""]
+        rule = match_cors_rule(rules, origin, method, [])
+
+        def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            # moto's own answer (flask-cors: any origin) gives way to the bucket's rules.
+            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")
+                    and (k.lower(), v.strip().lower()) != ("vary", "origin")]
+            return start_response(status, kept + (cors_headers(rule, origin, []) if rule else []), exc_info)
+
+        return self.app(environ, respond)
+
+
 class PolicyCheckingMotoServer:
-    """What moto's ThreadedMotoServer runs (its WSGI app on werkzeug's threaded server), with S3PostPolicy in front."""
+    """What moto's ThreadedMotoServer runs (its WSGI app on werkzeug's threaded server), with S3PostPolicy and
+    S3Cors in front."""
 
     def __init__(self, ip_address: str, port: int):
         self.ip_address, self.port = ip_address, port
+        self.cors: dict[str, list[dict]] = {}  # bucket -> CORSRules, enforced by S3Cors
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -168,7 +277,7 @@ class PolicyCheckingMotoServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        app = S3PostPolicy(DomainDispatcherApplication(create_backend_app))
+        app = S3Cors(S3PostPolicy(DomainDispatcherApplication(create_backend_app)), self.cors)
         self._server = make_server(self.ip_address, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -64,6 +64,7 @@ def test_sample_events_in_order(seeded):
     login = _invoke("login.json", token)
     assert login["statusCode"] == 200 and json.loads(login["body"])["access_token"]
     assert _invoke("jobs_health.json", token)["statusCode"] == 200
+    assert json.loads(_invoke("jobs_openapi.json", token)["body"])["paths"]["/api/v1/openapi.json"]["get"]
     assert _invoke("combo_submit.json", token)["statusCode"] == 202
     assert json.loads(_invoke("jobs_combo_status.json", token)["body"])["status"] == "pending"
     assert _invoke("image_worker_sqs.json", token) == {"batchItemFailures": []}
@@ -136,6 +137,13 @@ def test_sweeper_schedule_event(seeded):
         ExpressionAttributeValues={":old": iso_at(time.time() - get_settings().last_delivery_grace_seconds - 60)})
     assert _invoke("sweeper_schedule.json", seeded)["failed"] == [TASK]
     assert jobs.get_job(TASK)["error_code"] == "worker_lost"
+
+
+def test_playground_event():
+    """The playground's page needs no token and no AWS."""
+    page = _invoke("playground_index.json", "")
+    assert page["statusCode"] == 200 and page["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    assert "<title>imgapi playground</title>" in page["body"]
 
 
 def test_every_sample_event_is_used_above():
