@@ -40,6 +40,12 @@ def result_shown(page, card) -> str:
     return task_id
 
 
+def choose_file(page, field: str, name: str, data: bytes, mime: str) -> None:
+    """A file picked with the file chooser of the form's `field` slot."""
+    page.set_input_files(f".slot[data-field={field}] input[type=file]",
+                         files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
 def drop_file(page, selector: str, name: str, data: bytes, mime: str) -> None:
     """A file dropped on the drop zone, as dragging it from the desktop does."""
     transfer = page.evaluate_handle("""([name, b64, mime]) => {
@@ -76,8 +82,7 @@ def test_log_in_run_a_combo_job_compare_download_and_reopen_it(desktop, local_st
     assert page.inner_text("#who") == f"Signed in as {DEMO_USER}"
     assert page.input_value("#param-enhance_level") == "medium"  # the API's default level
 
-    page.set_input_files(".slot[data-field=file] input[type=file]",
-                         files=[{"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": portrait_jpeg(240, 320)}])
+    choose_file(page, "file", "portrait.jpg", portrait_jpeg(240, 320), "image/jpeg")
     assert page.inner_text(".slot[data-field=file] .chosen .file-name") == "portrait.jpg"
     screenshot(page, "03-file-chosen")
     page.click("#run")
@@ -154,8 +159,7 @@ def test_bad_files_show_the_apis_own_messages(desktop, local_stack):
                             files={"base_image": ("notes.png", NOT_AN_IMAGE, "image/png")}, timeout=10)
     assert refused.status_code == 400
     page.check("#ops input[value=fix]")
-    page.set_input_files(".slot[data-field=base_image] input[type=file]",
-                         files=[{"name": "notes.png", "mimeType": "image/png", "buffer": NOT_AN_IMAGE}])
+    choose_file(page, "base_image", "notes.png", NOT_AN_IMAGE, "image/png")
     page.click("#run")
     refused_card = page.locator("#jobs li.job[data-status=failed]", has_text="Fix / upscale")
     refused_card.wait_for()
@@ -190,8 +194,7 @@ def test_an_edit_sends_its_files_and_settings_and_a_fill_colour_reaches_the_resu
     for side, value in (("top", "1"), ("bottom", "1"), ("left", "2"), ("right", "2")):
         page.fill(f"#param-{side}_scale", value)
     page.select_option("#param-engine", "local")
-    page.set_input_files(".slot[data-field=base_image] input[type=file]",
-                         files=[{"name": "wide.jpg", "mimeType": "image/jpeg", "buffer": portrait_jpeg(120, 160)}])
+    choose_file(page, "base_image", "wide.jpg", portrait_jpeg(120, 160), "image/jpeg")
     page.click("#run")
     card = page.locator("#jobs li.job[data-status=completed]", has_text="Expand")
     card.wait_for(timeout=30_000)
@@ -206,8 +209,7 @@ def test_an_edit_sends_its_files_and_settings_and_a_fill_colour_reaches_the_resu
     page.select_option("#param-format", "webp")
     page.select_option("#params select[name=background]", "colour")
     page.fill("#params input[name=bgcolor]", "#00ff00")
-    page.set_input_files(".slot[data-field=image] input[type=file]",
-                         files=[{"name": "shop item.png", "mimeType": "image/png", "buffer": portrait_jpeg(120, 160)}])
+    choose_file(page, "image", "shop item.png", portrait_jpeg(120, 160), "image/png")
     page.click("#run")
     card = page.locator("#jobs li.job[data-status=completed]", has_text="Remove background")
     card.wait_for(timeout=30_000)
@@ -244,9 +246,7 @@ def test_a_phone_sized_screen_has_no_horizontal_scrolling(phone, local_stack):
     for operation in ("expand", "change_cloth", "combo"):  # the longest forms, and the one run below
         page.check(f"#ops input[value={operation}]")
         assert overflow() == [], operation
-    page.set_input_files(".slot[data-field=file] input[type=file]",
-                         files=[{"name": "a-rather-long-file-name-for-a-small-screen-portrait.jpg", "mimeType": "image/jpeg",
-                                 "buffer": portrait_jpeg(200, 260)}])
+    choose_file(page, "file", "a-rather-long-file-name-for-a-small-screen-portrait.jpg", portrait_jpeg(200, 260), "image/jpeg")
     page.click("#run")
     card = job_card(page, "completed")
     card.wait_for(timeout=30_000)

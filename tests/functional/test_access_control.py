@@ -13,7 +13,6 @@ import logging
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
 import pytest
 
 from imgapi import dashscope_worker, jobs, tokens
@@ -25,6 +24,7 @@ from imgapi_local.template import load_template
 from tests.functional.test_ingest import ingest_handler, put, s3_event
 from tests.support.images import portrait_jpeg, portrait_png
 from tests.support.worker import deliver
+from tests.support.aws_state import objects as _objects, job_rows as _all_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +36,6 @@ def keyed(stack, monkeypatch):
     """A DashScope key is configured (nothing calls DashScope here), so every image edit can be submitted."""
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
     get_settings.cache_clear()
-
-
-def _objects(prefix: str = "") -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket, Prefix=prefix)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
-
-
-def _all_jobs() -> list[dict]:
-    return boto3.resource("dynamodb").Table(get_settings().jobs_table).scan()["Items"]
 
 
 def _submit_combo(api, token, **query) -> str:

@@ -8,15 +8,7 @@ import pytest
 
 from imgapi.settings import get_settings
 from tests.support.images import encode, portrait_array, portrait_jpeg, portrait_png
-
-
-def _objects() -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket)
-    return [o["Key"] for o in listing.get("Contents", [])]
-
-
-def _jobs() -> list[dict]:
-    return boto3.resource("dynamodb").Table(get_settings().jobs_table).scan()["Items"]
+from tests.support.aws_state import objects as _objects, job_rows as _jobs
 
 
 def _messages() -> list[dict]:

@@ -30,6 +30,7 @@ from tests.support.fake_dashscope import IMAGEEDIT_MODEL
 from tests.support.images import encode, portrait_array, portrait_jpeg, portrait_png
 from tests.support.seed_api import SEED_BODIES
 from tests.support.worker import deliver, drain, queue_arn, queue_depth, worker_handler
+from tests.support.aws_state import objects, job_rows
 
 pytestmark = pytest.mark.slow
 
@@ -139,15 +140,6 @@ def faults(stack):
 
 
 # -- what is left ------------------------------------------------------------------------------------------------
-
-def objects(prefix: str = "") -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket, Prefix=prefix)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
-
-
-def job_rows() -> list[dict]:
-    return boto3.resource("dynamodb").Table(get_settings().jobs_table).scan()["Items"]
-
 
 def dead_letters(stack, queue: str) -> list[dict]:
     url = stack.resolver.refs[{"image": "ImageJobsDeadLetterQueue", "dashscope": "DashScopeJobsDeadLetterQueue"}[queue]]

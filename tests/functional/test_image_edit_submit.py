@@ -11,6 +11,7 @@ from imgapi.settings import get_settings
 from tests.functional.conftest import run_dashscope_worker
 from tests.support.images import portrait_jpeg, portrait_png
 from tests.support.seed_api import DASHSCOPE_OPERATIONS, SEED_BODIES
+from tests.support.aws_state import objects as _objects, job_rows as _jobs
 
 
 @pytest.fixture
@@ -18,15 +19,6 @@ def keyed(stack, monkeypatch):
     """A DashScope key is configured (nothing is called in these tests)."""
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
     get_settings.cache_clear()
-
-
-def _objects() -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
-
-
-def _jobs() -> list[dict]:
-    return boto3.resource("dynamodb").Table(get_settings().jobs_table).scan()["Items"]
 
 
 def _messages(queue_url: str) -> list[dict]:

@@ -13,6 +13,7 @@ from imgapi_local.handlers import load_handler
 from imgapi_local.template import functions, load_template
 from tests.support.images import portrait_jpeg
 from tests.support.worker import deliver, queue_depth
+from tests.support.aws_state import job_rows as all_jobs
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +38,6 @@ def s3_event(key: str, sequencer: str = "0055AED6DCD90281E5", size: int | None =
 
 def put(key: str, data: bytes, ctype: str = "image/jpeg") -> None:
     boto3.client("s3").put_object(Bucket=get_settings().bucket, Key=key, Body=data, ContentType=ctype)
-
-
-def all_jobs() -> list[dict]:
-    return boto3.resource("dynamodb").Table(get_settings().jobs_table).scan()["Items"]
 
 
 def test_an_inbox_image_becomes_a_job_and_its_result_lands_under_a_mirrored_path(stack):

@@ -15,6 +15,7 @@ from imgapi_local.events import LambdaContext
 from tests.functional.test_ingest import all_jobs, ingest_handler, put, s3_event
 from tests.support.images import portrait_jpeg
 from tests.support.worker import deliver, queue_depth
+from tests.support.aws_state import objects
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +36,6 @@ def ingest(key: str, sequencer: str = "0055AED6DCD90281E5") -> str | None:
     size = sum(o["Size"] for o in boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket, Prefix=key).get("Contents", []))
     (task_id,) = ingest_handler()(s3_event(key, sequencer, size=size or 1), LambdaContext("ingest"))["tasks"]
     return task_id
-
-
-def objects(prefix: str = "") -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=get_settings().bucket, Prefix=prefix)
-    return [o["Key"] for o in listing.get("Contents", [])]
 
 
 def key_of(answer: dict) -> str:
