@@ -52,3 +52,19 @@ def _token(**overrides):
 def test_invalid_tokens_are_refused(token):
     with pytest.raises(Unauthorized):
         verify_token(token, key=KEY)
+
+
+@pytest.mark.parametrize("name", [".", "..", "combo", "remove_bg", "change_cloth", "", "a/b", "x" * 65, "name with space"])
+def test_unsafe_or_reserved_usernames_are_refused(name):
+    from imgapi.errors import BadRequest
+    from imgapi.users import validate_username
+
+    with pytest.raises(BadRequest):
+        validate_username(name)
+
+
+@pytest.mark.parametrize("name", ["alice", "a.b", "ops@example.com", "combo2", "...a"])
+def test_ordinary_usernames_are_accepted(name):
+    from imgapi.users import validate_username
+
+    assert validate_username(name) == name

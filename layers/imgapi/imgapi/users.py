@@ -22,8 +22,14 @@ def _table():
 
 
 def validate_username(username: str) -> str:
+    from .api_contract import OPERATIONS
+
     if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
         raise BadRequest("username must be 1-64 characters of letters, digits, '_', '.', '@' or '-'")
+    # A user's keys are <prefix>/<username>/...: "." and ".." would be path segments a browser rewrites, and
+    # results/<operation>/ is where the batch inbox mirrors its results.
+    if set(username) == {"."} or username in OPERATIONS:
+        raise BadRequest(f"username {username!r} is reserved; choose another")
     return username
 
 
