@@ -13,17 +13,13 @@ import time
 
 
 def _ours(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, int]]:
-    from imgapi.enhance_levels import LEVELS
-    from imgapi.pipeline import run_combo, run_remove_bg
+    from imgapi.pipeline import run_combo
     from imgapi.removal_configs import RemovalConfig
 
     config = RemovalConfig(model="u2net")
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    if spec["level"] in LEVELS:
-        output = run_combo(data, spec["level"], config, max_edge=4096, fmt=spec.get("format", "png"), timings=timings)
-    else:
-        output = run_remove_bg(data, config, timings=timings)
+    output = run_combo(data, spec["level"], config, max_edge=4096, timings=timings)
     timings["total"] = time.perf_counter() - started
     return timings, output.data, (output.width, output.height)
 

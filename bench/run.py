@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from imgapi.enhance_levels import LEVELS
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench-results"
-LEVELS = ("light", "medium", "strong")
 
 
 def _env(home: Path) -> dict:

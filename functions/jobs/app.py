@@ -28,11 +28,10 @@ def combo_status(request: Request):
 
 @route(app, "GET /api/v1/upscale/result/{task_id}")
 def combo_result(request: Request):
-    task_id = request.path["task_id"]
-    result, data, url = combo.result_of(get_owned_job(task_id, request.owner))
+    result, filename, data, url = combo.result_of(get_owned_job(request.path["task_id"], request.owner))
     if data is not None:
         return Response(status_code=200, content_type=result["content_type"], body=data,
-                        headers={"Content-Disposition": f'attachment; filename="{task_id}.{result["key"].rsplit(".", 1)[-1]}"'})
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     return Response(status_code=307, body="", headers={"Location": url})
 
 

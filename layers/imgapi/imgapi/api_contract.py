@@ -15,7 +15,6 @@ from typing import Any
 from . import jobs
 from .enhance_levels import DEFAULT_LEVEL, LEVELS, OUTPUT_FORMATS
 from .parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
-from .request_body import MAX_IDEMPOTENCY_KEY
 from .settings import get_settings
 
 # -- the API's vocabulary ------------------------------------------------------------------------------------------
@@ -198,6 +197,7 @@ LIST_NEXT_TOKEN = Param("next_token", STRING, "The previous page's next_token, f
 
 # -- headers ------------------------------------------------------------------------------------------------------
 
+MAX_IDEMPOTENCY_KEY = 255
 IDEMPOTENCY_KEY = Param("Idempotency-Key", STRING, "A retried request with the same key (same user and operation) "
                         "gets the first request's task instead of a new job: 1-255 printable characters.",
                         max_length=MAX_IDEMPOTENCY_KEY, code="bad_idempotency_key", extra_schema={"minLength": 1})

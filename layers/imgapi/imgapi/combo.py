@@ -54,13 +54,14 @@ def status_body(job: dict) -> dict:
     return body
 
 
-def result_of(job: dict) -> tuple[dict, bytes | None, str | None]:
-    """The result's description, and either its bytes (small enough for a Lambda response) or a presigned URL."""
+def result_of(job: dict) -> tuple[dict, str, bytes | None, str | None]:
+    """The result's description, its download file name, and either its bytes (small enough for a Lambda
+    response) or a presigned URL."""
     if job["status"] != jobs.COMPLETED:
         state = {"failed": f"the task failed: {job.get('error_message')}"}.get(job["status"], f"the task is {job['status']}")
         raise NotFound(f"no result: {state}", code="result_not_ready")
     result = job["results"][0]
-    if result["size_bytes"] <= get_settings().inline_result_max_bytes:
-        return result, storage.get_object(result["key"]), None
     filename = f"{job['task_id']}.{result['key'].rsplit('.', 1)[-1]}"
-    return result, None, storage.presigned_get_url(result["key"], filename=filename)
+    if result["size_bytes"] <= get_settings().inline_result_max_bytes:
+        return result, filename, storage.get_object(result["key"]), None
+    return result, filename, None, storage.presigned_get_url(result["key"], filename=filename)

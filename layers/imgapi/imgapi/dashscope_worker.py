@@ -14,7 +14,7 @@ fails the job.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -29,6 +29,7 @@ from .job_queue import message_fields, send_job
 from .job_runs import run_to_end
 from .observability import job_metric, logger
 from .operations import IMAGE_EDITS
+from .records import epoch_of
 from .remote_images import ImageUnavailable, download_image
 from .settings import DashScopeSettings, get_settings
 
@@ -88,10 +89,6 @@ def _time_left(lambda_context: Any) -> float:
 
 def _poll_schedule(settings: DashScopeSettings) -> PollSchedule:
     return PollSchedule(settings.poll_interval, settings.poll_max_interval)
-
-
-def _retry_policy(settings: DashScopeSettings) -> RetryPolicy:
-    return RetryPolicy(settings.retry_attempts, settings.retry_base_delay, settings.retry_max_delay)
 
 
 def input_urls(job: dict) -> dict[str, str]:
@@ -224,7 +221,7 @@ def _run(run: _Run, settings: DashScopeSettings) -> tuple[list[dict], list[dict]
         failure = TaskAbandoned if run.upstream_running and not cancelled else JobFailure
         raise failure(f"DashScope did not finish in {settings.task_deadline_seconds:g} s ({exceeded}); the job is "
                       f"given up{' and the task cancelled' if cancelled else ''}. Try again later", code="dashscope_deadline") from exceeded
-    return copy_results(run.job, result_entries(run.choice, answer), _retry_policy(settings))
+    return copy_results(run.job, result_entries(run.choice, answer), client.retry)
 
 
 def _abandon(run: _Run, client: DashScopeClient, failure: JobFailure) -> JobFailure:
@@ -249,15 +246,10 @@ def _process(job: dict, attempt: int, receives: int, choice: ModelChoice, deadli
     return isinstance(failure, TaskAbandoned)
 
 
-def _age_seconds(job: dict) -> float:
-    created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
-    return (datetime.now(timezone.utc) - created).total_seconds()
-
-
 def _wait_for_slot(job: dict, message: dict, choice: ModelChoice, settings: DashScopeSettings) -> None:
     """No free slot: send the job back to the queue to try later (a new message, so waiting never uses up
     the receive count that sends broken messages to the DLQ), or fail it when it has waited too long."""
-    age = _age_seconds(job)
+    age = time.time() - epoch_of(job["created_at"])
     if age > settings.max_queue_seconds:
         reason = (f"DashScope runs at most {choice.max_in_flight} {choice.model} task(s) at a time for this account and "
                   f"they stayed busy for {age:.0f} s; submit the job again later")

@@ -111,6 +111,11 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
         send_job(settings.image_queue_url, task_id)
         job_metric("JobsSubmitted", operation, "local")
         logger.info("upload queued", extra={"key": key, "operation": operation})
+    elif (job := jobs.get_job(task_id)) is not None and job["status"] == jobs.PENDING:
+        # S3 retries an event only when its invocation failed (a success is remembered by the idempotency
+        # wrapper): that one made the job and may have failed before queuing it. A second message is harmless.
+        send_job(settings.image_queue_url, task_id)
+        logger.info("upload queued again", extra={"key": key, "operation": operation})
     return job
 
 

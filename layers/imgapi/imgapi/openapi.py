@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from .api_contract import IMAGE_CONTENT_TYPES, JSON, MULTIPART, ROUTES, SCHEMAS, Answer, Body, Route
+from .api_contract import IMAGE_CONTENT_TYPES, JSON, MULTIPART, ROUTES, SCHEMAS, Answer, Body, Route, errors
 from .parameters import OBJECT, Param
 from .settings import get_settings
 
@@ -96,11 +96,8 @@ def _operation(route: Route) -> dict:
         operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = _request_body(route.body)
-    answers = dict(route.answers)
-    if not route.public:
-        answers.setdefault(401, Answer("No token, or a bad or expired one (missing_token, invalid_token, "
-                                       "token_expired).", {JSON: "Error"}))
-    answers.setdefault(500, Answer("An unexpected error; it has been logged (internal_error).", {JSON: "Error"}))
+    # Every route may answer 500; an authenticated one 401.
+    answers = {**errors(*((500,) if route.public else (401, 500))), **route.answers}
     operation["responses"] = {str(status): _response(answers[status]) for status in sorted(answers)}
     return operation
 

@@ -72,8 +72,10 @@ def admit_job(owner: str, *, now: float | None = None) -> Charge:
         aws.client("dynamodb").transact_write_items(TransactItems=items)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise _unavailable(exc)
-        full = _full_counters(exc, counters)
+            raise _unavailable() from exc
+        # DynamoDB says per item why the transaction was cancelled.
+        reasons = exc.response.get("CancellationReasons") or []
+        full = [counter for counter, reason in zip(counters, reasons) if reason.get("Code") == "ConditionalCheckFailed"]
         if not full:  # cancelled for another reason (a concurrent transaction on the same counter): retryable
             raise ServiceUnavailable("too many submits at the same moment; try again", code="submit_conflict",
                                      headers={"Retry-After": "1"}) from exc
@@ -82,10 +84,9 @@ def admit_job(owner: str, *, now: float | None = None) -> Charge:
         wait = max(1, int(counter.window_ends - now) + 1)
         logger.info("submit refused by a usage limit", extra={"counter": counter.key.split("#")[0]})
         raise TooManyRequests(f"usage limit reached: {counter.what}; try again in {wait} s",
-                              code=counter.code,
-                              headers={"Retry-After": str(wait)}) from exc
+                              code=counter.code, headers={"Retry-After": str(wait)}) from exc
     except BotoCoreError as exc:
-        raise _unavailable(exc)
+        raise _unavailable() from exc
     return Charge(tuple(counter.key for counter in counters))
 
 
@@ -103,24 +104,7 @@ def refund(charge: Charge) -> None:
             logger.exception("could not refund a usage charge", extra={"counter": key.split("#")[0]})
 
 
-def _full_counters(exc: ClientError, counters: list[_Counter]) -> list[_Counter]:
-    reasons = exc.response.get("CancellationReasons") or []
-    if reasons:
-        return [counter for counter, reason in zip(counters, reasons)
-                if (reason or {}).get("Code") == "ConditionalCheckFailed"]
-    # Without per-item reasons (older SDKs), find out which counter is full by reading them.
-    table = aws.table(get_settings().usage_table)
-    full = []
-    for counter in counters:
-        item = table.get_item(Key={"counter": counter.key}, ConsistentRead=True).get("Item") or {}
-        if int(item.get("used", 0)) >= counter.limit:
-            full.append(counter)
-    return full
-
-
-def _unavailable(exc: Exception) -> ServiceUnavailable:
+def _unavailable() -> ServiceUnavailable:
     logger.exception("usage limits could not be checked")
-    error = ServiceUnavailable("the submit could not be checked against usage limits because a storage service "
-                               "failed; try again", code="submit_failed")
-    error.__cause__ = exc
-    return error
+    return ServiceUnavailable("the submit could not be checked against usage limits because a storage service "
+                              "failed; try again", code="submit_failed")

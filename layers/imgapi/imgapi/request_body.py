@@ -8,6 +8,13 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
+from requests_toolbelt.multipart.decoder import (
+    ImproperBodyPartContentException,
+    MultipartDecoder,
+    NonMultipartContentTypeException,
+)
+
+from .api_contract import MAX_IDEMPOTENCY_KEY
 from .errors import BadRequest, PayloadTooLarge
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -65,14 +72,6 @@ _MARKUP_TYPE = re.compile(r"html|xml|svg|javascript|ecmascript", re.IGNORECASE)
 
 
 def parse_multipart(body: bytes, content_type: str) -> Form:
-    # Imported here: the decoder costs ~35 ms to import, and the image worker's cold start (which imports this
-    # module through the API contract) never parses a request.
-    from requests_toolbelt.multipart.decoder import (
-        ImproperBodyPartContentException,
-        MultipartDecoder,
-        NonMultipartContentTypeException,
-    )
-
     if "boundary=" not in content_type.lower():
         raise BadRequest("the multipart content type has no boundary")
     try:
@@ -168,8 +167,6 @@ def parse_json(body: bytes):
         raise BadRequest(f"the JSON body nests too deeply (at most {MAX_JSON_DEPTH} levels)", code="bad_json")
     return data
 
-
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def idempotency_key(raw_event: dict) -> str | None:

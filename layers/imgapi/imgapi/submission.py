@@ -54,18 +54,12 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         job = jobs.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info)
         send_job(queue_url, task_id)
-    except ClientError as exc:
-        if idempotency_key and is_condition_failure(exc):  # only create_job's condition can fail
-            # The same request, retried while the first was still being submitted: that one's job stands
-            # (and the inputs just written are the same bytes under the same keys).
+    except (ClientError, BotoCoreError) as exc:
+        if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
+            # Only create_job's condition can fail: the same request, retried while the first was still being
+            # submitted. That one's job stands (and the inputs just written are the same bytes under the same keys).
             quotas.refund(charge)
             return jobs.get_job(task_id)
-        logger.exception("submit failed; undoing", extra={"written": written})
-        _undo(task_id, written)
-        quotas.refund(charge)
-        raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
-                                 code="submit_failed") from exc
-    except BotoCoreError as exc:
         logger.exception("submit failed; undoing", extra={"written": written})
         _undo(task_id, written)
         quotas.refund(charge)

@@ -58,24 +58,28 @@ def _close_if_stuck(task_id: str, now: float) -> bool:
     job = jobs.get_job(task_id)  # the index is eventually consistent: judge the row itself
     if job is None or job["status"] in jobs.TERMINAL:
         return False
-    settings = get_settings()
-    idle = now - epoch_of(job["updated_at"])
     status = job["status"]
     if status == jobs.AWAITING_UPLOAD and jobs.expire_abandoned_upload(job)["status"] == jobs.FAILED:
-        reason, closed = None, True
-    elif status == jobs.PROCESSING and job.get("last_delivery") and idle > settings.last_delivery_grace_seconds:
-        reason, code = ("the worker stopped during the last attempt (timed out or ran out of memory) and the job "
-                        "will not be delivered again"), "worker_lost"
-    elif idle > settings.stuck_job_seconds:
-        reason, code = (f"the job made no progress for {int(idle // 60)} minutes while {status} and was stopped; "
-                        "submit it again"), "stuck"
+        closed = True
     else:
-        return False
-    if reason is not None:
+        failure = _why_stuck(job, idle=now - epoch_of(job["updated_at"]))
         # Conditional on the attempt seen: a delivery that claims the job meanwhile keeps it.
-        closed = jobs.fail(task_id, reason, code=code, attempt=int(job.get("attempt") or 0), from_statuses=(status,))
+        closed = failure is not None and jobs.fail(task_id, failure[0], code=failure[1],
+                                                   attempt=int(job.get("attempt") or 0), from_statuses=(status,))
     if closed:
         logger.warning("swept a job that could not finish", extra={"task_id": task_id, "status": status})
         job_metric("JobsSwept", job["operation"], job.get("engine", "local"))
         job_metric("JobsFailed", job["operation"], job.get("engine", "local"))
     return closed
+
+
+def _why_stuck(job: dict, idle: float) -> tuple[str, str] | None:
+    """(reason, code) when the job can no longer finish, else None."""
+    settings = get_settings()
+    if job["status"] == jobs.PROCESSING and job.get("last_delivery") and idle > settings.last_delivery_grace_seconds:
+        return ("the worker stopped during the last attempt (timed out or ran out of memory) and the job will not be "
+                "delivered again"), "worker_lost"
+    if idle > settings.stuck_job_seconds:
+        return (f"the job made no progress for {int(idle // 60)} minutes while {job['status']} and was stopped; "
+                "submit it again"), "stuck"
+    return None

@@ -23,19 +23,20 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, jobs, quotas, storage
-from .api_contract import UPLOAD_FILENAME, UPLOAD_SIZE
+from .api_contract import (
+    IMAGE_CONTENT_TYPES, UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE,
+)
 from .errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
-from .image_input import SUPPORTED_FORMATS, inspect_image
+from .image_input import inspect_image
 from .job_queue import send_job
 from .job_views import status_url
 from .observability import job_metric, logger
-from .operations import IMAGE_OPERATIONS, image_operation_params
+from .operations import image_operation_params
 from .records import is_condition_failure
 from .settings import get_settings
 
 INCOMING_PREFIX = "incoming/"
 ENGINE = "local"  # the operations that take one uploaded image run on the image worker
-CONTENT_TYPES = tuple(content_type for content_type, _ in SUPPORTED_FORMATS.values())
 _EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 100
@@ -68,21 +69,16 @@ def _content_type(value: Any, filename: str) -> str:
     if value in (None, ""):
         value = _EXTENSIONS.get(os.path.splitext(filename)[1].lower())
         if value is None:
-            raise BadRequest(f"say what the file is: content_type one of {', '.join(CONTENT_TYPES)}",
-                             code="bad_content_type")
-    if not isinstance(value, str) or value.lower() not in CONTENT_TYPES:
-        raise BadRequest(f"content_type must be one of {', '.join(CONTENT_TYPES)}; got {value!r}", code="bad_content_type")
-    return value.lower()
+            raise UPLOAD_CONTENT_TYPE.refuse(None, f"given when the file name does not end in "
+                                                   f"{', '.join(_EXTENSIONS)}: one of {', '.join(IMAGE_CONTENT_TYPES)}")
+    return UPLOAD_CONTENT_TYPE.read(value.lower() if isinstance(value, str) else value)
 
 
-def _check_size(value: Any, max_bytes: int) -> None:
-    """The optional `size` a client announces: refused at once when S3 would refuse the upload anyway."""
-    if value in (None, ""):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadRequest("size must be the file's size in bytes (a whole number above 0)", code="bad_parameter")
-    if value > max_bytes:
-        raise PayloadTooLarge(f"the file is {value} bytes; the limit is {max_bytes} bytes "
+def _check_size(size: int | None, max_bytes: int) -> None:
+    """The optional `size` a client announces (checked by UPLOAD_SIZE): refused at once when S3 would refuse the
+    upload anyway."""
+    if size is not None and size > max_bytes:
+        raise PayloadTooLarge(f"the file is {size} bytes; the limit is {max_bytes} bytes "
                               f"({max_bytes // (1024 * 1024)} MB)", code="file_too_large")
 
 
@@ -114,10 +110,9 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     With an Idempotency-Key, a retried request gets the first one's job (and a fresh POST while it still waits)."""
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object: {\"operation\": ..., \"params\": {...}, \"filename\": ..., \"content_type\": ...}")
-    operation = body.get("operation")
-    if not isinstance(operation, str) or operation not in IMAGE_OPERATIONS:
-        raise BadRequest(f"operation must be one of {', '.join(IMAGE_OPERATIONS)}; got {operation!r}",
-                         code="unknown_operation")
+    operation = UPLOAD_OPERATION.read(body.get("operation"))
+    if operation is None:
+        raise UPLOAD_OPERATION.refuse(None)
     fields = body.get("params") or {}
     if not isinstance(fields, dict):
         raise BadRequest("params must be a JSON object of the operation's parameters", code="bad_parameter")
