@@ -1,4 +1,5 @@
-"""Fixtures for the DashScope engine: the fake DashScope server, the environment pointing at it, a virtual clock."""
+"""Fixtures for the DashScope engine: a configured key, the fake DashScope server and the environment pointing at it,
+a virtual clock."""
 from __future__ import annotations
 
 import pytest
@@ -30,6 +31,13 @@ def clock(monkeypatch) -> VirtualClock:
     virtual = VirtualClock()
     monkeypatch.setattr(dashscope_worker, "clock", virtual)
     return virtual
+
+
+@pytest.fixture
+def keyed(stack, monkeypatch):
+    """A DashScope key is configured (nothing calls DashScope with it), so every image edit can be submitted."""
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
+    get_settings.cache_clear()
 
 
 @pytest.fixture

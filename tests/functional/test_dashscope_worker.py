@@ -40,6 +40,7 @@ def use_model(monkeypatch, operation, model):
 def assert_copied(dashscope, job: dict) -> None:
     """Every result is our copy in S3 of an image the fake made, with its real size."""
     made = {image.png(): image for image in dashscope.results.values()}
+    assert job["results"]
     for result in job["results"]:
         data = storage.get_object(result["key"])
         assert data in made, "not a copy of a DashScope result"

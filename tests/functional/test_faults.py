@@ -342,6 +342,23 @@ def test_an_upload_whose_ingest_fails_after_taking_it_in_is_queued_by_the_retrie
     assert jobs.get_job(answer["task_id"])["status"] == "completed"
 
 
+def test_an_inbox_image_whose_ingest_fails_before_queueing_is_queued_by_the_retried_event(stack, faults):
+    """The batch folder's job is written, then SQS fails: the retried event finds the job and queues it, once."""
+    from tests.functional.test_ingest import ingest_handler, put, s3_event
+
+    put("inbox/remove_bg/shoe.jpg", JPEG)
+    event = s3_event("inbox/remove_bg/shoe.jpg", "0055AED6DCD90281E6")
+    faults.add("sqs", "SendMessage", no_connection, calls={1})
+    with pytest.raises(EndpointConnectionError):
+        ingest_handler()(event, LambdaContext("ingest"))
+    (row,) = job_rows()
+    assert row["status"] == "pending" and queue_depth(get_settings().image_queue_url) == 0
+    assert ingest_handler()(event, LambdaContext("ingest"))["tasks"] == [row["task_id"]]
+    assert queue_depth(get_settings().image_queue_url) == 1
+    deliver(get_settings().image_queue_url)
+    assert jobs.get_job(row["task_id"])["status"] == "completed"
+
+
 def result_put(params: dict) -> bool:
     return str(params.get("Key", "")).startswith("results/")
 
@@ -697,9 +714,7 @@ IDEMPOTENT_SUBMITS = {
 
 
 @pytest.mark.parametrize("case", list(IDEMPOTENT_SUBMITS))
-def test_an_idempotency_key_makes_a_retried_submit_return_the_first_task(api, alice, bob, stack, monkeypatch, case):
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
-    get_settings.cache_clear()
+def test_an_idempotency_key_makes_a_retried_submit_return_the_first_task(api, alice, bob, stack, keyed, case):
     operation = case.split("-")[0]
 
     def call(token, key):

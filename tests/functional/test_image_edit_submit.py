@@ -14,13 +14,6 @@ from tests.support.seed_api import DASHSCOPE_OPERATIONS, SEED_BODIES
 from tests.support.aws_state import objects as _objects, job_rows as _jobs
 
 
-@pytest.fixture
-def keyed(stack, monkeypatch):
-    """A DashScope key is configured (nothing is called in these tests)."""
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
-    get_settings.cache_clear()
-
-
 def _messages(queue_url: str) -> list[dict]:
     return [json.loads(m["Body"]) for m in boto3.client("sqs").receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]

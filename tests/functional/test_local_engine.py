@@ -34,12 +34,6 @@ def images(stack, monkeypatch):
 
 
 @pytest.fixture
-def keyed(stack, monkeypatch):
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def no_key(stack, monkeypatch):
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
     get_settings.cache_clear()

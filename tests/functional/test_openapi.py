@@ -167,14 +167,6 @@ def _check(method: str, path: str, response) -> None:
         assert not errors, (method, path, [e.message for e in errors[:3]])
 
 
-@pytest.fixture
-def keyed(stack, monkeypatch):
-    from imgapi.settings import get_settings
-
-    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-configured")
-    get_settings.cache_clear()
-
-
 def test_every_routes_answers_match_the_document(api, alice, bob, keyed):
     calls = []
 
