@@ -3,8 +3,10 @@ CORS rules, in the template and as the local stack enforces them in front of mot
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
+import importlib.util
 import re
 
 import boto3
@@ -30,8 +32,52 @@ def get(path: str, query: str = "", headers: dict | None = None) -> dict:
     return response
 
 
-def version_of(name: str) -> str:
-    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:16]
+def version_of(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@functools.cache
+def playground_module():
+    """The function's app.py, imported under a name of its own (for its build_modules)."""
+    loader = importlib.util.spec_from_file_location("serving_test_playground", PLAYGROUND.code_dir / "app.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+SCRIPT = "/playground/app.js"
+YEAR = "public, max-age=31536000, immutable"
+SOURCES = {path.name: path.read_bytes().decode("utf-8") for path in STATIC.glob("*.js")}
+SOURCES_CSS = (STATIC / "app.css").read_bytes().decode("utf-8")
+HASHED_IMPORT = re.compile(r'(?P<keyword>\b(?:from|import)\s*)"/playground/app\.js\?v=(?P<v>[0-9a-f]{16})"')
+ENTRY_TAG = re.compile(r'<script type="module" src="/playground/app\.js\?v=([0-9a-f]{16})"></script>')
+
+
+def served_modules() -> dict[str, str]:
+    """Each module the page's script reaches, by file name: the version it is served under. Follows the page's
+    <script type="module"> and every import in what is served, and checks each answer on the way: served under the
+    hash of what it serves, as JavaScript, cached for a year, and, with its imports' hashed URLs put back as the
+    files name them ("./api.js"), exactly one of the current files."""
+    (entry,) = ENTRY_TAG.findall(get("/")["body"])
+    found: dict[str, str] = {}
+    by_version: dict[str, str] = {}
+
+    def follow(version: str) -> str:
+        if version not in by_version:
+            answer = get(SCRIPT, query=f"v={version}")
+            assert answer["statusCode"] == 200 and answer["headers"]["content-type"] == "text/javascript; charset=utf-8"
+            assert answer["headers"]["cache-control"] == YEAR
+            body = answer["body"]
+            assert version_of(body) == version, "a module is served under the hash of what is served"
+            source = HASHED_IMPORT.sub(lambda m: f'{m["keyword"]}"./{follow(m["v"])}"', body)
+            names = [name for name, text in SOURCES.items() if text == source]
+            assert len(names) == 1, f"v={version} serves no current module: {body[:200]}"
+            by_version[version] = names[0]
+            found[names[0]] = version
+        return by_version[version]
+
+    assert follow(entry) == "app.js"
+    return found
 
 
 def test_the_page_names_its_assets_by_content_hash_and_is_always_revalidated():
@@ -39,43 +85,112 @@ def test_the_page_names_its_assets_by_content_hash_and_is_always_revalidated():
     assert page["statusCode"] == 200 and page["headers"]["content-type"] == "text/html; charset=utf-8"
     assert page["headers"]["cache-control"] == "no-cache"
     html = page["body"]
-    assert f'src="/playground/app.js?v={version_of("app.js")}"' in html
-    assert f'href="/playground/app.css?v={version_of("app.css")}"' in html
-    # Nothing the policy below would refuse: no inline script, style or event handler.
-    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) and "<style" not in html
+    modules = served_modules()
+    assert ENTRY_TAG.findall(html) == [modules["app.js"]]
+    assert f'href="/playground/app.css?v={version_of(SOURCES_CSS)}"' in html
+    # Every other module preloaded under the same URL its importers name: fetched at once, and only once.
+    preloaded = re.findall(r'<link rel="modulepreload" href="/playground/app\.js\?v=([0-9a-f]{16})">', html)
+    assert sorted(preloaded) == sorted(v for name, v in modules.items() if name != "app.js")
+    # Nothing the policy below would refuse: no inline script (the one <script> is the entry module's), no inline
+    # style or event handler.
+    assert re.findall(r"<script\b[^>]*>", html) == [f'<script type="module" src="{SCRIPT}?v={modules["app.js"]}">']
+    assert "<style" not in html and "importmap" not in html
     assert not re.search(r"\s(style|on[a-z]+)=", html)
 
 
-@pytest.mark.parametrize("name, content_type", [("app.js", "text/javascript; charset=utf-8"),
-                                                ("app.css", "text/css; charset=utf-8")])
-def test_assets_are_cached_for_a_year_under_their_hash_only(name, content_type):
-    current = get(f"/playground/{name}", query=f"v={version_of(name)}")
-    assert current["statusCode"] == 200 and current["headers"]["content-type"] == content_type
-    assert current["headers"]["cache-control"] == "public, max-age=31536000, immutable"
-    assert current["body"] == (STATIC / name).read_text(encoding="utf-8")
-    for query in ("", "v=0123456789abcdef"):  # an old page's hash, or none: the file, but revalidated
-        assert get(f"/playground/{name}", query=query)["headers"]["cache-control"] == "no-cache"
+def test_every_module_is_served_under_the_hash_of_its_content_with_its_imports_at_their_current_urls():
+    modules = served_modules()  # checks each module's type, cache header, hash and content on the way
+    assert set(modules) == set(SOURCES), "every module of static/ is reached from the page's script"
+    assert set(SOURCES) >= {"app.js", "api.js", "jobs.js", "upload.js", "result.js"}
+    # The imports as the files write them: relative, static, to a sibling file (what app.py knows to rewrite).
+    for name, text in SOURCES.items():
+        for specifier in re.findall(r"""\b(?:from|import)\s*["']([^"']+)["']""", text):
+            assert re.fullmatch(r"\./[\w-]+\.js", specifier) and specifier[2:] in SOURCES, (name, specifier)
+        assert text.startswith("// "), f"{name} starts with a comment saying what it owns"
+    # Names unknown to the API stay unknown: the modules have no path of their own.
+    for path in ("/playground/api.js", "/playground/jobs.js", "/playground/app.css.js"):
+        assert get(path)["statusCode"] == 404, path
+
+
+def test_the_entry_module_is_revalidated_under_an_old_hash_or_none():
+    entry = served_modules()["app.js"]
+    for query in ("", "v=0123456789abcdef"):  # an old page's hash, or none: the entry module, but revalidated
+        answer = get(SCRIPT, query=query)
+        assert answer["headers"]["cache-control"] == "no-cache"
+        assert answer["headers"]["content-type"] == "text/javascript; charset=utf-8"
+        assert version_of(answer["body"]) == entry
+
+
+def test_the_stylesheet_is_cached_for_a_year_under_its_hash_only():
+    current = get("/playground/app.css", query=f"v={version_of(SOURCES_CSS)}")
+    assert current["statusCode"] == 200 and current["headers"]["content-type"] == "text/css; charset=utf-8"
+    assert current["headers"]["cache-control"] == YEAR
+    assert current["body"] == SOURCES_CSS
+    module_version = served_modules()["api.js"]
+    for query in ("", "v=0123456789abcdef", f"v={module_version}"):  # an old hash, none, or a script's: revalidated
+        assert get("/playground/app.css", query=query)["headers"]["cache-control"] == "no-cache"
+
+
+def write_modules(directory, **files: str) -> None:
+    for name, text in files.items():
+        (directory / f"{name}.js").write_text(text, encoding="utf-8")
+
+
+def test_a_change_in_a_module_changes_the_url_of_every_module_that_imports_it(tmp_path):
+    build_modules = playground_module().build_modules
+    write_modules(tmp_path, main='import { b } from "./b.js";\nimport "./side.js";\nexport const a = b;\n',
+                  b="import { c } from './c.js';\nexport { c as d } from \"./c.js\";\nexport const b = c;\n",
+                  c="export const c = 1;\n", side="document.title = 'x';\n", other="export const o = 1;\n")
+    before = build_modules(tmp_path)
+    assert {name: module.version for name, module in before.items()} == \
+        {name: version_of(module.body) for name, module in before.items()}
+    assert before["main.js"].body == (f'import {{ b }} from "{SCRIPT}?v={before["b.js"].version}";\n'
+                                      f'import "{SCRIPT}?v={before["side.js"].version}";\nexport const a = b;\n')
+    assert before["b.js"].body.count(f"{SCRIPT}?v={before['c.js'].version}") == 2
+    assert before["c.js"].body == "export const c = 1;\n"
+
+    write_modules(tmp_path, c="export const c = 2;\n")  # a dependency of a dependency changes
+    after = build_modules(tmp_path)
+    for name in ("c.js", "b.js", "main.js"):  # it, its importer, and the importer's importer
+        assert after[name].version != before[name].version, name
+    for name in ("side.js", "other.js"):
+        assert after[name].version == before[name].version, name
+    assert f"{SCRIPT}?v={after['b.js'].version}" in after["main.js"].body
+
+
+@pytest.mark.parametrize("files, refusal", [
+    ({"a": 'import "./b.js";\n', "b": 'import { a } from "./a.js";\n'}, "import cycle: a.js -> b.js -> a.js"),
+    ({"a": 'import { x } from "./missing.js";\n'}, "a.js imports ./missing.js, which is not in"),
+    ({"a": 'const m = await import("./b.js");\n', "b": ""}, 'a.js: "./b.js" is not a static import'),
+    ({"a": 'import { x } from "../elsewhere/b.js";\n'}, 'a.js: "../elsewhere/b.js" is not a static import'),
+])
+def test_modules_whose_urls_could_not_be_hashed_are_refused_when_the_function_loads(tmp_path, files, refusal):
+    write_modules(tmp_path, **files)
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        playground_module().build_modules(tmp_path)
 
 
 def test_responses_are_gzipped_for_browsers_that_take_it():
-    zipped = get("/playground/app.js", headers={"accept-encoding": "gzip, deflate, br"})
+    version = served_modules()["jobs.js"]
+    plain = get(SCRIPT, query=f"v={version}")
+    zipped = get(SCRIPT, query=f"v={version}", headers={"accept-encoding": "gzip, deflate, br"})
     assert zipped["isBase64Encoded"] and zipped["headers"]["content-encoding"] == "gzip"
-    assert gzip.decompress(base64.b64decode(zipped["body"])) == (STATIC / "app.js").read_bytes()
+    assert gzip.decompress(base64.b64decode(zipped["body"])).decode("utf-8") == plain["body"]
     assert zipped["headers"]["vary"] == "Accept-Encoding"
 
 
 def test_the_content_security_policy_allows_this_origin_and_storage_only(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    for path in ("/", "/playground/app.js"):
-        headers = get(path)["headers"]
+    for path, query in (("/", ""), (SCRIPT, ""), (SCRIPT, f"v={served_modules()['api.js']}"), ("/playground/app.css", "")):
+        headers = get(path, query=query)["headers"]
         assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
         policy = dict(part.strip().split(" ", 1) for part in headers["content-security-policy"].split(";"))
         assert policy == {
             "default-src": "'none'", "script-src": "'self'", "style-src": "'self'",
             "img-src": "'self' blob: data: https:", "connect-src": "'self' https: blob: data:",
             "base-uri": "'none'", "form-action": "'none'", "frame-ancestors": "'none'",
-        }
+        }  # script-src: files of this origin only; no inline script, no hash or nonce that would allow one
     # Locally S3 is the in-process AWS on another port (plain http): the page must reach it too.
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:45123")
     policy = get("/")["headers"]["content-security-policy"]
