@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from . import numba_cache
 from .errors import JobFailure
 
 # Models whose session is rembg's U2netSession shape: a 320x320 input normalised with ImageNet's
@@ -170,6 +171,7 @@ def refine(image: Image.Image, mask: np.ndarray, alpha_matting: bool, post_proce
 
     Returns the colours (matting estimates the foreground's) and the alpha.
     """
+    numba_cache.ensure_writable_cache()  # before pymatting's numba functions load from the image's read-only /opt
     from rembg import bg  # pymatting / scikit-image: loaded only for the jobs that ask for them
 
     mask_image = Image.fromarray(mask)
