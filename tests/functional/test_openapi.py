@@ -14,7 +14,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from imgapi import api_contract, image_input, openapi, operations
+from imgapi import image_input, openapi, operations, vocabulary
 from imgapi.api_contract import ROUTES
 from imgapi.parameters import Param
 from imgapi_local.template import functions, http_routes, load_template
@@ -49,9 +49,9 @@ def test_each_function_registers_exactly_its_declared_routes(function):
 
 
 def test_the_vocabulary_is_the_codes():
-    assert tuple(operations.IMAGE_OPERATIONS) == api_contract.UPLOAD_OPERATIONS
-    assert tuple(operations.IMAGE_EDITS) == api_contract.IMAGE_EDIT_OPERATIONS
-    assert api_contract.IMAGE_CONTENT_TYPES == tuple(ctype for ctype, _ in image_input.SUPPORTED_FORMATS.values())
+    assert tuple(operations.IMAGE_OPERATIONS) == vocabulary.UPLOAD_OPERATIONS
+    assert tuple(operations.IMAGE_EDITS) == vocabulary.IMAGE_EDIT_OPERATIONS
+    assert vocabulary.IMAGE_CONTENT_TYPES == tuple(ctype for ctype, _ in image_input.SUPPORTED_FORMATS.values())
 
 
 def test_security_is_declared_for_every_route_but_the_public_ones():

@@ -19,17 +19,8 @@ import pytest
 from moto import mock_aws
 
 from imgapi import users
-from imgapi.api_contract import (
-    BGCOLOR,
-    CONFIG,
-    EDIT_FORMS,
-    FORM,
-    IDEMPOTENCY_KEY,
-    JSON,
-    MULTIPART,
-    ROUTES_BY_KEY,
-    UPLOAD_PARAMS,
-)
+from imgapi.api_contract import FORM, JSON, MULTIPART, ROUTES_BY_KEY
+from imgapi.job_params import BGCOLOR, CONFIG, EDIT_FORMS, IDEMPOTENCY_KEY, UPLOAD_PARAMS
 from imgapi.parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
 from imgapi.settings import get_settings
 from imgapi.tokens import issue_token

@@ -9,11 +9,11 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from . import job_views, jobs
-from .api_contract import ENGINE, MAX_WAIT_SECONDS, WAIT
 from .api_routes import Request, route
 from .errors import BadRequest, ServiceUnavailable
 from .http_api import create_resolver, json_response
 from .image_input import ImageInfo, inspect_image
+from .job_params import ENGINE, MAX_WAIT_SECONDS, WAIT
 from .operations import DASHSCOPE, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
 from .parameters import Values
 from .request_body import Form, idempotency_key, parse_form

@@ -9,8 +9,8 @@ import time
 from typing import Any, Callable
 
 from . import jobs, storage
-from .api_contract import LIST_DEFAULT_LIMIT, TASK_ID
 from .errors import BadRequest
+from .job_params import LIST_DEFAULT_LIMIT, TASK_ID
 from .operations import LOCAL, local_engine_notes
 from .records import plain
 
@@ -89,7 +89,7 @@ def _decode_token(token: str, owner: str) -> dict:
 
 def list_view(owner: str, *, limit: int = LIST_DEFAULT_LIMIT, status: str | None = None, operation: str | None = None,
               next_token: str | None = None) -> dict:
-    """The owner's jobs, newest first (the values checked already: api_contract's list parameters)."""
+    """The owner's jobs, newest first (the values checked already: job_params' list parameters)."""
     start = _decode_token(next_token, owner) if next_token else None
     items, next_key = jobs.list_jobs(owner, limit=limit, start_key=start, status=status, operation=operation)
     return {"jobs": [job_view(jobs.expire_abandoned_upload(item)) for item in items],

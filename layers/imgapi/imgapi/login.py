@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 from . import login_throttle, users
-from .api_contract import PASSWORD, USERNAME
 from .errors import BadRequest, Unauthorized
-from .parameters import Values
+from .parameters import STRING, Param, Values
 from .request_body import parse_form
 from .tokens import issue_token
 
+# Not blank: the lock-out counts failures per username with surrounding spaces stripped.
+USERNAME = Param("username", STRING, "The user's name.", max_length=128, pattern="\\S", code="bad_credentials",
+                 expects="a user name: a string of at most 128 characters, not blank", example="alice")
+PASSWORD = Param("password", STRING, "The user's password.", max_length=1024, code="bad_credentials", secret=True,
+                 extra_schema={"format": "password"})
+
 
 def credentials(raw_event: dict) -> tuple[str, str]:
-    # Each value checked as api_contract declares it (a string, bounded): the query's, else the body's.
+    # Each value checked as declared above (a string, bounded): the query's, else the body's.
     query = Values(raw_event.get("queryStringParameters"), text=True)
     body = Values(parse_form(raw_event).fields, text=False)
     username = query.read(USERNAME) or body.read(USERNAME)

@@ -6,9 +6,10 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from .api_contract import IMAGE_CONTENT_TYPES, JSON, MULTIPART, ROUTES, SCHEMAS, Answer, Body, Route, errors
+from .api_contract import JSON, MULTIPART, ROUTES, SCHEMAS, Answer, Body, Route, errors
 from .parameters import OBJECT, Param
 from .settings import get_settings
+from .vocabulary import IMAGE_CONTENT_TYPES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"

@@ -1,7 +1,7 @@
 """The operations a job can run, and how each one's parameters are read and checked.
 
 One place for it, so the API routes, S3-triggered jobs and the CLI accept exactly the same parameters. What each
-parameter may be is declared in api_contract.py (the OpenAPI document is written from the same declarations);
+parameter may be is declared in job_params.py (the OpenAPI document is written from the same declarations);
 here is what the operations make of them. `text`: the values came as text (a form or query string), not JSON.
 """
 from __future__ import annotations
@@ -9,22 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-# DASHSCOPE, LOCAL and SCALE_RANGE are the contract's, imported from here by the workers and outpaint too.
-from .api_contract import (
-    CONFIG,
-    CONFIG_ID,
-    DASHSCOPE,
-    EDIT_FORMS,
-    ENHANCE_LEVEL,
-    EXPAND_DEFAULT_PROMPT,
-    FIX_DEFAULT_PROMPT,
-    FORMAT,
-    LOCAL,
-    SCALE_RANGE,
-)
 from .errors import BadRequest
+from .job_params import CONFIG, CONFIG_ID, EDIT_FORMS, ENHANCE_LEVEL, FORMAT
 from .parameters import Param, Values
 from .removal_configs import parse_config, resolve_config
+# DASHSCOPE and LOCAL are read from here by the workers too.
+from .vocabulary import DASHSCOPE, EXPAND_DEFAULT_PROMPT, FIX_DEFAULT_PROMPT, LOCAL
 
 
 def _config(owner: str, values: Values) -> dict:
@@ -48,7 +38,7 @@ def remove_bg_params(owner: str, fields: Mapping[str, Any], *, text: bool = Fals
 
 
 # Operations that run on the image worker from an uploaded image.
-IMAGE_OPERATIONS = {"combo": combo_params, "remove_bg": remove_bg_params}  # api_contract.UPLOAD_OPERATIONS
+IMAGE_OPERATIONS = {"combo": combo_params, "remove_bg": remove_bg_params}  # vocabulary.UPLOAD_OPERATIONS
 
 
 def image_operation_params(operation: str, owner: str, fields: Mapping[str, Any]) -> dict:

@@ -20,8 +20,8 @@ import numpy as np
 
 from .enhance import bleed
 from .errors import JobFailure
-from .operations import SCALE_RANGE
 from .pipeline import ImageOutput, Stages, decode, encode, to_rgba
+from .vocabulary import SCALE_RANGE
 
 SIDES = ("top", "bottom", "left", "right")
 # The ring along each edge whose mean colour is carried outward, in pixels.

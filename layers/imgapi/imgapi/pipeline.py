@@ -16,12 +16,12 @@ import numpy as np
 from PIL import Image
 
 from . import cutout
+from .cutout_settings import RemovalConfig
 from .enhance import bleed, enhance_colour, resample
 from .enhance_levels import FIX_FACTORS, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size
 from .errors import ApiError, JobFailure
 from .image_input import decode_upright
 from .png_writer import encode_rgba
-from .removal_configs import RemovalConfig
 from .settings import get_settings
 
 @dataclass

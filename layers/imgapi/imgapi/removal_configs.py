@@ -2,34 +2,18 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
 from . import aws
-from .api_contract import CONFIG, CONFIG_NAME, REMOVAL_SETTINGS
+from .cutout_settings import RemovalConfig
 from .errors import BadRequest, Forbidden, NotFound
+from .job_params import CONFIG, CONFIG_NAME, REMOVAL_SETTINGS
 from .records import now_iso, plain
 from .settings import get_settings
 
 MAX_CONFIGS_PER_USER = 100
-
-
-@dataclass(frozen=True)
-class RemovalConfig:
-    model: str
-    alpha_matting: bool = False
-    alpha_matting_foreground_threshold: int = 240
-    alpha_matting_background_threshold: int = 10
-    alpha_matting_erode_size: int = 10
-    post_process_mask: bool = False
-    bgcolor: tuple[int, int, int, int] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["bgcolor"] = list(self.bgcolor) if self.bgcolor else None
-        return data
 
 
 def default_config() -> RemovalConfig:
@@ -38,7 +22,7 @@ def default_config() -> RemovalConfig:
 
 def parse_config(data: Any, *, text: bool = False) -> RemovalConfig:
     """A configuration from user input (a JSON object; `text`: it came in a form, which cannot carry one), refusing
-    anything this deployment cannot run: each setting is checked against its declaration in api_contract (the model
+    anything this deployment cannot run: each setting is checked against its declaration in job_params (the model
     against the deployment's models)."""
     values = CONFIG.read({} if data is None else data, text=text)
     return RemovalConfig(**{param.name: values[param.name] for param in REMOVAL_SETTINGS})
@@ -81,7 +65,7 @@ def list_configs(owner: str) -> list[dict]:
 
 
 def get_config(owner: str, config_id: str) -> dict:
-    """The owner's saved configuration; every caller's config_id has been checked as a UUID (api_contract)."""
+    """The owner's saved configuration; every caller's config_id has been checked as a UUID (job_params.CONFIG_ID_PATH)."""
     item = _table().get_item(Key={"config_id": config_id}).get("Item")
     if item is None:
         raise NotFound(f"configuration {config_id} not found", code="config_not_found")

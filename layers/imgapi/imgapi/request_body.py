@@ -14,10 +14,10 @@ from requests_toolbelt.multipart.decoder import (
     NonMultipartContentTypeException,
 )
 
-from .api_contract import MAX_IDEMPOTENCY_KEY
 from .errors import BadRequest, PayloadTooLarge
 
 MAX_JSON_BYTES = 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @dataclass

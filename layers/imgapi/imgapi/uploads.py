@@ -23,17 +23,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, jobs, quotas, storage
-from .api_contract import (
-    IMAGE_CONTENT_TYPES, UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE,
-)
 from .errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
 from .image_input import inspect_image
+from .job_params import UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE
 from .job_queue import send_job
 from .job_views import status_url
 from .observability import job_metric, logger
 from .operations import image_operation_params
 from .records import is_condition_failure
 from .settings import get_settings
+from .vocabulary import IMAGE_CONTENT_TYPES
 
 INCOMING_PREFIX = "incoming/"
 ENGINE = "local"  # the operations that take one uploaded image run on the image worker
@@ -118,7 +117,7 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
         raise BadRequest("params must be a JSON object of the operation's parameters", code="bad_parameter")
     settings = get_settings()
     params = image_operation_params(operation, owner, fields)
-    given_name = UPLOAD_FILENAME.read(body.get("filename"))  # api_contract's declaration: a string, bounded
+    given_name = UPLOAD_FILENAME.read(body.get("filename"))  # job_params' declaration: a string, bounded
     filename = safe_filename(given_name)
     content_type = _content_type(body.get("content_type"), filename)
     _check_size(UPLOAD_SIZE.read(body.get("size")), settings.max_upload_bytes)

@@ -11,6 +11,7 @@ from .errors import BadRequest, Conflict, NotFound
 from .records import is_condition_failure
 from .passwords import DUMMY_HASH, hash_password, verify_password
 from .settings import get_settings
+from .vocabulary import OPERATIONS
 
 # Usernames end up in S3 keys and logs: keep them to a safe alphabet.
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -22,8 +23,6 @@ def _table():
 
 
 def validate_username(username: str) -> str:
-    from .api_contract import OPERATIONS
-
     if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
         raise BadRequest("username must be 1-64 characters of letters, digits, '_', '.', '@' or '-'")
     # A user's keys are <prefix>/<username>/...: "." and ".." would be path segments a browser rewrites, and
