@@ -24,8 +24,8 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict:
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
+    if suffix in ("Ref", "Condition"):  # !Condition X is {"Condition": X}, not a function
+        return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{suffix}": value}
