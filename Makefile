@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint bench soak clean
+.PHONY: install dev test lint bench load soak clean
 
 install: $(STAMP)
 
@@ -24,8 +24,18 @@ $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_wo
 dev: $(STAMP)
 	$(BIN)/imgapi dev
 
+# The suite in parallel (pytest-xdist): one worker per core (TEST_WORKERS=0: all in this process), each test file
+# whole on one worker, so a module's shared in-memory stack is made once. Workers share no
+# state: each has its own in-memory AWS, ports the system picks and its own temporary directories. The order changes
+# with every run (pytest-randomly): the run prints its seed, and `make test PYTEST_ARGS=--randomly-seed=N` repeats it.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# 200 concurrent submits across every operation through the local stack (about 20 s); left out of `make test`,
+# which has a quicker one.
+load: $(STAMP)
+	$(BIN)/python -m pytest -m load tests/load $(PYTEST_ARGS)
 
 # Performance figures next to their targets (about 3 minutes); writes bench-results/bench.json.
 bench: $(STAMP)
@@ -33,7 +43,7 @@ bench: $(STAMP)
 
 # At least 500 jobs through the local stack over HTTP (a few minutes); prints throughput and latency.
 soak: $(STAMP)
-	$(BIN)/python -m pytest -m soak tests/load
+	$(BIN)/python -m pytest -m soak tests/load $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/sam validate --lint

@@ -1,6 +1,7 @@
 """Shared fixtures: an in-memory AWS built from template.yaml, the API as API Gateway calls it, users and images."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -18,16 +19,29 @@ os.environ.update({
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from moto import mock_aws  # noqa: E402
-
-from imgapi import cutout, users  # noqa: E402
+from imgapi import aws, cutout, passwords, users  # noqa: E402
+from imgapi.settings import get_settings  # noqa: E402
 from imgapi.tokens import issue_token  # noqa: E402
 from imgapi_local.api_gateway import LocalHttpApi  # noqa: E402
 from imgapi_local.provision import provision, reset_caches  # noqa: E402
-from imgapi_local.template import load_template  # noqa: E402
+from tests.support.in_memory_aws import in_memory_aws, share_botocore_models  # noqa: E402
+from tests.support.parsed_template import template  # noqa: E402
 from tests.support.u2net_model import build_u2net_like  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+share_botocore_models()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """What the package caches from the environment (settings, clients) is forgotten before and after every test.
+    Set up before any monkeypatch, so it is torn down after monkeypatch has put the environment back: a test that
+    changed a setting can never leave it cached for the next one, whatever the order."""
+    get_settings.cache_clear()
+    aws.reset()
+    yield
+    get_settings.cache_clear()
+    aws.reset()
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +59,12 @@ def _model_env(model_home, monkeypatch):
 
 @pytest.fixture
 def stack(monkeypatch):
-    """Every table, queue, bucket and secret of template.yaml, in moto; the functions' environment set."""
-    with mock_aws():
+    """Every table, queue, bucket and secret of template.yaml, in moto; the functions' environment set.
+    moto is atomic where AWS is (conditional transactions, message deletes and receives), as in the local stack:
+    both use imgapi_local.moto_atomic."""
+    with in_memory_aws():
         reset_caches()
-        created = provision(load_template())
+        created = provision(template())
         for key, value in created.environment().items():
             monkeypatch.setenv(key, value)
         reset_caches()
@@ -60,7 +76,7 @@ class Api:
     """Calls the API as API Gateway would: the template's route, a v2 event, the real handler."""
 
     def __init__(self):
-        self.gateway = LocalHttpApi(load_template())
+        self.gateway = LocalHttpApi(template())
 
     def call(self, method: str, path: str, *, token: str | None = None, query: str = "", json_body=None,
              form: dict | None = None, files: dict | None = None, headers: dict | None = None, body: bytes = b""):
@@ -81,15 +97,30 @@ def api(stack) -> Api:
     return Api()
 
 
+@functools.lru_cache(maxsize=None)
+def _password_hash(password: str) -> str:
+    return passwords.hash_password(password)
+
+
+def create_test_user(username: str, password: str) -> None:
+    """users.create_user, the password's scrypt hash (deliberately ~50 ms) made once per test process and password."""
+    hash_password = users.hash_password
+    users.hash_password = _password_hash
+    try:
+        users.create_user(username, password)
+    finally:
+        users.hash_password = hash_password
+
+
 @pytest.fixture
 def alice(stack) -> str:
-    users.create_user("alice", "alice-password")
+    create_test_user("alice", "alice-password")
     return issue_token("alice")[0]
 
 
 @pytest.fixture
 def bob(stack) -> str:
-    users.create_user("bob", "bob-password")
+    create_test_user("bob", "bob-password")
     return issue_token("bob")[0]
 
 

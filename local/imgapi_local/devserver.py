@@ -6,7 +6,12 @@
 - every HttpApi route of template.yaml is served by calling the real handler with an API Gateway v2 event;
 - every SQS event source runs its function on its queue (batch size, partial batch responses, redrive to the DLQ);
 - every S3 event source gets its notifications: the bucket notifies an internal queue, whose S3 events are
-  handed to the function as S3 would hand them.
+  handed to the function as S3 would hand them;
+- every Schedule event runs its function at its rate.
+
+moto is made atomic where AWS is while the stack runs (moto_atomic.py). Each background thread (queue pollers,
+schedules, the HTTP server's loop) survives its errors as Lambda's pollers do: a failed iteration is logged with its
+traceback and the thread goes on after a short pause.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +42,8 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Locally a failed message comes back after this many seconds rather than the queue's full visibility timeout.
 LOCAL_RETRY_DELAY_SECONDS = 1
+# How long a background thread waits after a failed iteration, so that a lasting error does not spin.
+ERROR_PAUSE_SECONDS = 1.0
 
 
 _STACK_COUNTER = itertools.count(1)
@@ -86,8 +94,13 @@ class LocalStack:
     """Start with start(), stop with stop(); `url` is the API's base URL, `aws_url` the AWS endpoint."""
 
     def __init__(self, port: int = 8000, aws_port: int = 0, host: str = "127.0.0.1",
-                 log: Callable[[str], None] | None = None, worker_threads: int = 2, state_file: Path | None = None):
+                 log: Callable[[str], None] | None = None, worker_threads: int = 2, state_file: Path | None = None,
+                 schedule_seconds: float | None = None, error_pause_seconds: float = ERROR_PAUSE_SECONDS):
+        """port=0: any free port (`url` tells which, once started). schedule_seconds: run every Schedule event this
+        often instead of at its rate (tests)."""
         self.state_file = state_file
+        self.schedule_seconds = schedule_seconds
+        self.error_pause_seconds = error_pause_seconds
         self.host, self.port = host, port
         self.aws_port = aws_port or free_port(host)
         self.log = log or (lambda line: print(line, flush=True))
@@ -123,7 +136,7 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         for port in (self.port, self.aws_port):
-            if not port_is_free(self.host, port):
+            if port and not port_is_free(self.host, port):
                 raise PortInUse(f"port {port} on {self.host} is already in use")
         from .s3_post_policy import PolicyCheckingMotoServer
 
@@ -141,7 +154,7 @@ class LocalStack:
         self._mock.start()
         from .moto_atomic import make_atomic
 
-        self._restore_moto = make_atomic()
+        self._restore_moto = make_atomic()  # AWS's atomicity, the same the tests' in-memory AWS has
         self._moto = PolicyCheckingMotoServer(self.host, self.aws_port)
         self._moto.start()
         region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -180,7 +193,7 @@ class LocalStack:
             for _ in range(source.threads):
                 self._spawn(self._poll, source)
         for function, seconds in self._schedules():
-            self._spawn(self._run_schedule, function, seconds)
+            self._spawn(self._run_schedule, function, self.schedule_seconds or seconds)
         return self
 
     def stop(self) -> None:
@@ -214,6 +227,29 @@ class LocalStack:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _log_safely(self, line: str) -> None:
+        """Log, and if the log itself fails (a closed pipe), say so on stderr rather than lose the thread."""
+        try:
+            self.log(line)
+        except Exception as exc:
+            try:
+                print(f"imgapi dev: could not log ({type(exc).__name__}: {exc}): {line}", file=sys.stderr, flush=True)
+            except Exception:
+                pass
+
+    def _keep_going(self, name: str, iteration: Callable[[], None]) -> None:
+        """Run `iteration` until the stack stops. A failed iteration is logged with its traceback and, after a short
+        pause (a lasting error must not spin), the next one runs: one error never ends a background thread."""
+        while not self._stop.is_set():
+            try:
+                iteration()
+            except Exception as exc:
+                if self._stop.is_set():  # the endpoint is going away at shutdown
+                    return
+                self._log_safely(f"{time.strftime('%H:%M:%S')} {name}: {type(exc).__name__}: {exc}; going on in "
+                                 f"{self.error_pause_seconds:g} s\n{traceback.format_exc().rstrip()}")
+                self._stop.wait(self.error_pause_seconds)
 
     def _apply_bucket_cors(self) -> None:
         """Each bucket's CorsConfiguration from the template: set on the bucket (GetBucketCors answers as S3's would)
@@ -288,74 +324,109 @@ class LocalStack:
         return schedules
 
     def _run_schedule(self, function: str, seconds: float) -> None:
+        """A Schedule event: the function every `seconds`, as EventBridge would invoke it."""
         from .events import LambdaContext, scheduled_event
-        from .handlers import load_handler
         from .template import functions
 
         spec = next(s for s in functions(self.stack.template) if s.logical_id == function)
-        handler = load_handler(spec, 0, self.namespace)
         timeout = int(spec.properties.get("Timeout", 30))
-        while not self._stop.wait(seconds):
+        handler = self._handler_loader(spec, 0)
+
+        def iteration() -> None:
+            if self._stop.wait(seconds):
+                return
             started = time.monotonic()
             try:
-                outcome = f"-> {handler(scheduled_event(function), LambdaContext(function, timeout))}"
-            except Exception as exc:
-                outcome = f"failed: {type(exc).__name__}: {exc}"
+                outcome = f"-> {handler()(scheduled_event(function), LambdaContext(function, timeout))}"
+            except Exception as exc:  # the function failed (as it would in Lambda): logged, the schedule goes on
+                outcome = f"failed: {type(exc).__name__}: {exc}\n{traceback.format_exc().rstrip()}"
             self.log(f"{time.strftime('%H:%M:%S')} {function} (schedule) {outcome} "
                      f"({(time.monotonic() - started) * 1000:.0f} ms)")
 
+        self._keep_going(f"{function} (schedule)", iteration)
+
+    def _handler_loader(self, spec, instance: int) -> Callable[[], Callable]:
+        """The function's handler, imported on first use: a module that fails to import (a syntax error being fixed)
+        fails that iteration only, and the next one imports it again."""
+        from .handlers import load_handler
+
+        loaded: list[Callable] = []
+
+        def handler() -> Callable:
+            if not loaded:
+                loaded.append(load_handler(spec, instance, self.namespace))
+            return loaded[0]
+        return handler
+
     def _poll(self, source: QueueSource) -> None:
+        """One poller of a queue, as Lambda's event source mapping runs the function on it."""
         import boto3
 
-        from .events import LambdaContext, sqs_event
-        from .handlers import load_handler
         from .template import functions
 
         spec = next(s for s in functions(self.stack.template) if s.logical_id == source.function)
         with self._lock:  # each poller is its own "container" of the function
             self._instances[source.function] = instance = self._instances.get(source.function, -1) + 1
-        handler = load_handler(spec, instance, self.namespace)
+        handler = self._handler_loader(spec, instance)
         sqs = boto3.client("sqs")
+        kind = "S3 notifications" if source.s3_notifications else "queue"
+        self._keep_going(f"{source.function} ({kind} poller {instance})",
+                         lambda: self._poll_once(source, spec, handler, sqs))
+
+    def _poll_once(self, source: QueueSource, spec, handler: Callable[[], Callable], sqs) -> None:
+        """Receive one batch, run the function on it, delete what succeeded and put back what failed."""
+        from .events import LambdaContext, sqs_event
+
         timeout = int(spec.properties.get("Timeout", 30))
-        while not self._stop.is_set():
-            try:
-                messages = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10),
-                                               WaitTimeSeconds=1, AttributeNames=["All"],
-                                               MessageAttributeNames=["All"]).get("Messages", [])
-            except Exception as exc:  # the endpoint is going away at shutdown
-                if not self._stop.is_set():
-                    self.log(f"{source.function}: cannot read its queue: {exc}")
-                    time.sleep(1)
-                continue
-            if source.s3_notifications:
-                # S3 sends an s3:TestEvent when notifications are configured; it is not an invocation.
-                tests = [m for m in messages if "Records" not in json.loads(m["Body"])]
-                for m in tests:
-                    sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=m["ReceiptHandle"])
-                messages = [m for m in messages if m not in tests]
-            if not messages:
-                continue
-            started = time.monotonic()
-            if source.s3_notifications:
-                failed = self._deliver_s3(handler, spec, messages, timeout)
+        messages = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10),
+                                       WaitTimeSeconds=1, AttributeNames=["All"],
+                                       MessageAttributeNames=["All"]).get("Messages", [])
+        if source.s3_notifications:
+            # S3 sends an s3:TestEvent when notifications are configured; it is not an invocation.
+            tests = [m for m in messages if "Records" not in json.loads(m["Body"])]
+            for m in tests:
+                self._settle(sqs, source, m, failed=False)
+            messages = [m for m in messages if m not in tests]
+        if not messages:
+            return
+        started = time.monotonic()
+        if source.s3_notifications:
+            failed = self._deliver_s3(handler, spec, messages, timeout)
+        else:
+            failed = self._deliver_sqs(handler, spec, source, messages, timeout, sqs_event, LambdaContext)
+        unsettled = [m for m in messages if not self._settle(sqs, source, m, failed=m["MessageId"] in failed)]
+        tasks = ",".join(filter(None, (_task_id_of(m["Body"].encode(), "") for m in messages))) or "-"
+        outcome = "ok" if not failed else f"{len(failed)} of {len(messages)} failed (will retry)"
+        if unsettled:
+            outcome += f"; {len(unsettled)} not deleted or put back (they come back after the visibility timeout)"
+        self.log(f"{time.strftime('%H:%M:%S')} {source.function} {len(messages)} record(s) task={tasks} "
+                 f"-> {outcome} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+    def _settle(self, sqs, source: QueueSource, message: dict, *, failed: bool) -> bool:
+        """Delete a processed message, or make a failed one visible again soon, as the event source mapping does.
+        An error (ReceiptHandleIsInvalid, a lost connection) is logged with its traceback and the batch's other
+        messages are still settled: the message comes back after its visibility timeout, as on AWS."""
+        try:
+            if failed:
+                sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS)
             else:
-                failed = self._deliver_sqs(handler, spec, source, messages, timeout, sqs_event, LambdaContext)
-            for message in messages:
-                if message["MessageId"] in failed:
-                    sqs.change_message_visibility(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                                  VisibilityTimeout=LOCAL_RETRY_DELAY_SECONDS)
-                else:
-                    sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
-            tasks = ",".join(filter(None, (_task_id_of(m["Body"].encode(), "") for m in messages))) or "-"
-            outcome = "ok" if not failed else f"{len(failed)} of {len(messages)} failed (will retry)"
-            self.log(f"{time.strftime('%H:%M:%S')} {source.function} {len(messages)} record(s) task={tasks} "
-                     f"-> {outcome} ({(time.monotonic() - started) * 1000:.0f} ms)")
+                sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            return True
+        except Exception as exc:
+            if not self._stop.is_set():
+                what = "put back" if failed else "delete"
+                self._log_safely(f"{time.strftime('%H:%M:%S')} {source.function}: cannot {what} message "
+                                 f"{message['MessageId']}: {type(exc).__name__}: {exc}\n"
+                                 f"{traceback.format_exc().rstrip()}")
+            return False
 
     def _deliver_sqs(self, handler, spec, source, messages, timeout, sqs_event, LambdaContext) -> set[str]:
         try:
-            response = handler(sqs_event(messages, source.queue_arn), LambdaContext(spec.logical_id, timeout))
+            response = handler()(sqs_event(messages, source.queue_arn), LambdaContext(spec.logical_id, timeout))
         except Exception as exc:  # the whole invocation failed: every record comes back
-            self.log(f"{spec.logical_id}: invocation failed: {type(exc).__name__}: {exc}")
+            self.log(f"{spec.logical_id}: invocation failed: {type(exc).__name__}: {exc}\n"
+                     f"{traceback.format_exc().rstrip()}")
             return {m["MessageId"] for m in messages}
         return {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
 
@@ -369,9 +440,10 @@ class LocalStack:
                 # moto leaves out the sequencer S3 puts on every record; S3 consumers de-duplicate on it.
                 record["s3"]["object"].setdefault("sequencer", f"{int(time.time() * 1e6):016X}")
             try:
-                handler(event, LambdaContext(spec.logical_id, timeout))
+                handler()(event, LambdaContext(spec.logical_id, timeout))
             except Exception as exc:
-                self.log(f"{spec.logical_id}: S3 event failed: {type(exc).__name__}: {exc}")
+                self.log(f"{spec.logical_id}: S3 event failed: {type(exc).__name__}: {exc}\n"
+                         f"{traceback.format_exc().rstrip()}")
                 failed.add(message["MessageId"])
         return failed
 
@@ -435,8 +507,10 @@ class LocalStack:
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _handle
 
         self._http = ThreadingHTTPServer((self.host, self.port), Handler)
+        self.port = self._http.server_address[1]  # the one the system chose, when port was 0
         self._http.daemon_threads = True
-        self._spawn(self._http.serve_forever)
+        # A request's own error is answered and logged by the server; should the loop itself fail, it starts again.
+        self._spawn(self._keep_going, "HTTP server", self._http.serve_forever)
 
 
 def _model_lookup_note() -> str:

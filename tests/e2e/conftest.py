@@ -8,8 +8,9 @@ import boto3
 import pytest
 import requests
 
-from imgapi_local.devserver import DEMO_PASSWORD, DEMO_USER, LocalStack, free_port
+from imgapi_local.devserver import DEMO_PASSWORD, DEMO_USER, LocalStack
 from tests.support.fake_dashscope import FakeDashScope
+from tests.support.waiting import REAL_WORK_SECONDS
 
 
 @pytest.fixture(scope="package")
@@ -31,7 +32,7 @@ def local_stack(model_home, fake_dashscope):
     saved = {key: os.environ.get(key) for key in environment if key != "U2NET_HOME"}
     os.environ.update(environment)
     lines: list[str] = []
-    stack = LocalStack(port=free_port(), log=lines.append)
+    stack = LocalStack(port=0, log=lines.append)  # the API on a port the system picks (xdist workers run their own)
     stack.start()
     stack.log_lines = lines
     yield stack
@@ -60,7 +61,7 @@ def login(base_url: str, username: str = DEMO_USER, password: str = DEMO_PASSWOR
     return response.json()["access_token"]
 
 
-def wait_for(base_url: str, token: str, task_id: str, timeout: float = 60) -> dict:
+def wait_for(base_url: str, token: str, task_id: str, timeout: float = REAL_WORK_SECONDS) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = requests.get(f"{base_url}/api/v1/upscale/status/{task_id}", params={"token": token}, timeout=10).json()

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.support.images import portrait_jpeg
+from tests.support.waiting import REAL_WORK_SECONDS
 
 EXAMPLES = Path(__file__).parent / "seed_examples"
 pytestmark = pytest.mark.slow
@@ -37,7 +38,8 @@ def _assert_transparent_png(path: Path) -> None:
 
 def test_python_example(local_stack, tmp_path):
     script = _prepare(tmp_path, "combo_example.py", local_stack.port)
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=REAL_WORK_SECONDS + 60)
     assert done.returncode == 0, done.stderr
     assert "处理失败" not in done.stdout
     _assert_transparent_png(tmp_path / "enhanced_portrait.png")
@@ -50,10 +52,12 @@ def test_curl_example(local_stack, tmp_path, base_url):
     # two halves so the download happens after the job finished, as in the example's own prose.
     text = script.read_text()
     head, tail = text.split("# 4.", 1)
-    wait = ('for i in $(seq 1 100); do S=$(curl -s "http://localhost:%d/api/v1/upscale/status/$TASK_ID?token=$TOKEN" '
-            '| jq -r .status); [ "$S" = completed -o "$S" = failed ] && break; sleep 0.3; done\n' % local_stack.port)
+    wait = ('for i in $(seq 1 %d); do S=$(curl -s "http://localhost:%d/api/v1/upscale/status/$TASK_ID?token=$TOKEN" '
+            '| jq -r .status); [ "$S" = completed -o "$S" = failed ] && break; sleep 0.3; done\n'
+            % (REAL_WORK_SECONDS / 0.3, local_stack.port))
     script.write_text(head + wait + "# 4." + tail)
-    done = subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=REAL_WORK_SECONDS + 60)
     assert done.returncode == 0, done.stderr
     assert '"status": "' in done.stdout
     _assert_transparent_png(tmp_path / "enhanced_portrait.png")

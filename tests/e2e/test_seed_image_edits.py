@@ -19,6 +19,7 @@ from tests.support.fake_dashscope import BACKGROUND_MODEL, IMAGEEDIT_MODEL
 from tests.support.http_server import ScriptedServer
 from tests.support.images import portrait_jpeg
 from tests.support.seed_api import SEED_BODIES
+from tests.support.waiting import REAL_WORK_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,7 @@ def test_a_job_is_followed_at_its_status_url_and_listed(base_url, fake_dashscope
     response = requests.post(f"{base_url}/fix", headers=headers, json=SEED_BODIES["fix"], timeout=10)
     assert response.status_code == 202, response.text
     submitted = response.json()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + REAL_WORK_SECONDS
     while True:
         job = requests.get(f"{base_url}{submitted['status_url']}", headers=headers, timeout=10).json()
         if job["status"] in ("completed", "failed") or time.monotonic() > deadline:

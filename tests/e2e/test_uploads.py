@@ -26,6 +26,7 @@ from imgapi_local import client
 from tests.e2e.conftest import aws_client, login
 from tests.functional.test_ingest import s3_event
 from tests.support.images import encode, portrait_array, portrait_jpeg, portrait_png
+from tests.support.waiting import REAL_WORK_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def post_file(upload: dict, data: bytes, filename: str = "photo.jpg", content_ty
 
 
 def job_of(base_url: str, token: str, task_id: str, until=lambda job: job["status"] in ("completed", "failed"),
-           timeout: float = 60) -> dict:
+           timeout: float = REAL_WORK_SECONDS) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         job = requests.get(f"{base_url}/api/v1/jobs/{task_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
@@ -111,7 +112,7 @@ def test_images_dropped_under_inbox_combo_come_out_under_results_with_the_same_n
     s3.put_object(Bucket=bucket, Key="inbox/combo/catalogue/front.jpg", Body=portrait_jpeg(48, 64))
     s3.put_object(Bucket=bucket, Key="inbox/combo/catalogue/shoes/side view.png", Body=portrait_png(40, 50))
     expected = ["results/combo/catalogue/front.png", "results/combo/catalogue/shoes/side view.png"]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + REAL_WORK_SECONDS
     while time.monotonic() < deadline:
         listing = s3.list_objects_v2(Bucket=bucket, Prefix="results/combo/catalogue/").get("Contents", [])
         if len(listing) == 2:
@@ -139,7 +140,7 @@ def test_the_same_notification_delivered_twice_makes_one_job(local_stack):
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         return not any(int(n) for n in counts.values()) and jobs.get_job(duplicate_task) is not None
 
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + REAL_WORK_SECONDS
     while not handled() and time.monotonic() < deadline:
         time.sleep(0.2)
     table = aws_client(local_stack, "dynamodb")

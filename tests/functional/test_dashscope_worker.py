@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import traceback
 
 import boto3
 import pytest
@@ -324,21 +325,6 @@ def test_the_deadline_also_bounds_a_retry_ladder(api, alice, dashscope, monkeypa
 
 # -- the in-flight bound ----------------------------------------------------------------------------------
 
-def _atomic_conditional_writes(monkeypatch):
-    """DynamoDB makes a conditional write atomic; moto checks and writes in two steps, so threads can race it."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, dashscope, monkeypatch):
     """Several workers at once, on jobs of a model that allows one task at a time (and one that allows two)."""
     from imgapi import dashscope_worker
@@ -346,7 +332,7 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions, load_template
 
-    _atomic_conditional_writes(monkeypatch)
+    # The stack fixture's moto is atomic where DynamoDB is (imgapi_local.moto_atomic), so the conditional writes hold.
     monkeypatch.setattr(dashscope_worker, "clock", Clock())  # real time: the workers really overlap
     monkeypatch.setenv("DASHSCOPE_POLL_INTERVAL_SECONDS", "0.02")
     get_settings.cache_clear()
@@ -356,7 +342,7 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
     queue = get_settings().dashscope.queue_url
     spec = next(s for s in functions(load_template()) if s.logical_id == "DashScopeWorkerFunction")
 
-    errors: list[Exception] = []
+    errors: list[str] = []
 
     def work(instance: int):
         handler = load_handler(spec, instance)  # each worker its own "container"
@@ -364,8 +350,8 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
             for _ in range(200):
                 if deliver(queue, handler) is None and all(jobs.get_job(t)["status"] in jobs.TERMINAL for t in tasks):
                     return
-        except Exception as exc:  # reported below, not lost in the thread
-            errors.append(exc)
+        except Exception:  # reported below, with where it happened, not lost in the thread
+            errors.append(traceback.format_exc())
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for worker in workers:

@@ -20,7 +20,6 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from moto import mock_aws
 from PIL import Image
 
 from imgapi import aws, jobs, users
@@ -34,6 +33,7 @@ from tests.conftest import Api
 from tests.functional.test_ingest import ingest_handler
 from tests.support import images
 from tests.support.worker import deliver
+from tests.support.in_memory_aws import in_memory_aws
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def hostile():
-    with pytest.MonkeyPatch.context() as env, mock_aws():
+    with pytest.MonkeyPatch.context() as env, in_memory_aws():
         reset_caches()
         created = provision(load_template())
         for key, value in created.environment().items():

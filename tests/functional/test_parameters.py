@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from imgapi import users
 from imgapi.api_contract import FORM, JSON, MULTIPART, ROUTES_BY_KEY
@@ -29,6 +28,7 @@ from imgapi_local.template import load_template
 from tests.conftest import Api
 from tests.support.images import portrait_png
 from tests.support.worker import queue_depth
+from tests.support.in_memory_aws import in_memory_aws
 
 UUID = "00000000-0000-4000-8000-00000000f00d"
 IMAGE = portrait_png(24, 32)
@@ -262,7 +262,7 @@ BY_HAND = [
 @contextmanager
 def _module_stack():
     """One in-memory stack for a module's cases: the API, and alice's token."""
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
+    with pytest.MonkeyPatch.context() as patch, in_memory_aws():
         reset_caches()
         created = provision(load_template())
         for key, value in {**created.environment(), "DASHSCOPE_API_KEY": "sk-configured"}.items():

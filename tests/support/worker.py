@@ -1,20 +1,33 @@
 """Driving the image worker as its SQS event source would: receive, invoke, delete what succeeded."""
 from __future__ import annotations
 
+import threading
+
 import boto3
 
 from imgapi_local.events import LambdaContext, sqs_event
 from imgapi_local.handlers import load_handler
-from imgapi_local.template import functions, load_template
+from imgapi_local.template import functions
+from tests.support.parsed_template import template
 
 
 def worker_handler(logical_id: str = "ImageWorkerFunction"):
-    spec = next(s for s in functions(load_template()) if s.logical_id == logical_id)
+    spec = next(s for s in functions(template()) if s.logical_id == logical_id)
     return load_handler(spec)
 
 
+_creating = threading.Lock()
+
+
+def _sqs():
+    """An SQS client. boto3's default session is not safe to make clients from in several threads at once, and
+    some tests deliver from several threads."""
+    with _creating:
+        return boto3.client("sqs")
+
+
 def queue_arn(queue_url: str) -> str:
-    return boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return _sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
 def deliver(queue_url: str, handler=None, max_messages: int = 1) -> dict | None:
@@ -23,7 +36,7 @@ def deliver(queue_url: str, handler=None, max_messages: int = 1) -> dict | None:
     Failed records are made visible again at once, as if their visibility timeout had passed.
     Returns the handler's response, or None when the queue was empty.
     """
-    sqs = boto3.client("sqs")
+    sqs = _sqs()
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
                                    AttributeNames=["All"], WaitTimeSeconds=0).get("Messages", [])
     if not messages:
@@ -39,7 +52,7 @@ def deliver(queue_url: str, handler=None, max_messages: int = 1) -> dict | None:
 
 
 def queue_depth(queue_url: str) -> int:
-    attrs = boto3.client("sqs").get_queue_attributes(
+    attrs = _sqs().get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
     return sum(int(v) for v in attrs["Attributes"].values())
 
