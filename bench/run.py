@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgapi.enhance_levels import LEVELS
+from imgapi.engine.enhance_levels import LEVELS
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench-results"
@@ -42,7 +42,7 @@ def _case(spec: dict, home: Path) -> dict:
 def _bare_inference(model: Path) -> float:
     import onnxruntime as ort
 
-    from imgapi.cutout import cpu_count
+    from imgapi.engine.cutout import cpu_count
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_count()
@@ -111,11 +111,11 @@ def _api_latency(home: Path, calls: int = 300) -> dict:
         # Submits were measured with the workers running the jobs alongside, as they do in this one
         # process; status is measured once they are done, as the API alone (in AWS the workers are
         # other Lambdas, not threads competing for this process's GIL).
-        from imgapi import jobs
+        from imgapi.jobs import lifecycle
 
         drain_started = time.perf_counter()
         while time.perf_counter() - drain_started < 300:
-            if all(jobs.get_job(t)["status"] in ("completed", "failed") for t in task_ids[-20:]):
+            if all(lifecycle.get_job(t)["status"] in ("completed", "failed") for t in task_ids[-20:]):
                 break
             time.sleep(0.5)
         drained = time.perf_counter() - drain_started

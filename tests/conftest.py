@@ -20,8 +20,10 @@ os.environ.pop("AWS_PROFILE", None)
 
 from moto import mock_aws  # noqa: E402
 
-from imgapi import cutout, users  # noqa: E402
-from imgapi.tokens import issue_token  # noqa: E402
+from imgapi.engine import cutout  # noqa: E402
+
+from imgapi.auth import users  # noqa: E402
+from imgapi.auth.tokens import issue_token  # noqa: E402
 from imgapi_local.api_gateway import LocalHttpApi  # noqa: E402
 from imgapi_local.provision import provision, reset_caches  # noqa: E402
 from imgapi_local.template import load_template  # noqa: E402

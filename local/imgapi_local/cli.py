@@ -9,13 +9,13 @@ from pathlib import Path
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from imgapi.compose import run_change_bg
-    from imgapi.enhance_levels import LEVELS
-    from imgapi.errors import ApiError, JobFailure
-    from imgapi.outpaint import run_expand
-    from imgapi.pipeline import run_combo, run_fix, run_remove_bg
-    from imgapi.removal_configs import parse_config
-    from imgapi.settings import get_settings
+    from imgapi.engine.compose import run_change_bg
+    from imgapi.engine.enhance_levels import LEVELS
+    from imgapi.core.errors import ApiError, JobFailure
+    from imgapi.engine.outpaint import run_expand
+    from imgapi.engine.pipeline import run_combo, run_fix, run_remove_bg
+    from imgapi.jobs.removal_configs import parse_config
+    from imgapi.core.settings import get_settings
 
     settings = get_settings()
     try:
@@ -85,9 +85,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
     if not os.environ.get("USERS_TABLE"):
         print("imgapi: say which users table: --stack NAME (a deployed stack), --table NAME, or USERS_TABLE", file=sys.stderr)
         return 2
-    from imgapi import users
-    from imgapi.errors import ApiError
-    from imgapi.settings import get_settings
+    from imgapi.auth import users
+    from imgapi.core.errors import ApiError
+    from imgapi.core.settings import get_settings
 
     get_settings.cache_clear()  # the table was chosen just above
     try:

@@ -233,7 +233,7 @@ class LocalStack:
             self._moto.cors[bucket] = rules
 
     def _create_demo_user(self) -> None:
-        from imgapi import users
+        from imgapi.auth import users
 
         users.create_user(DEMO_USER, DEMO_PASSWORD)
 
@@ -448,7 +448,7 @@ def _model_lookup_note() -> str:
 
 
 def _dashscope_note() -> str:
-    from imgapi.settings import get_settings
+    from imgapi.core.settings import get_settings
 
     settings = get_settings().dashscope
     if settings.configured:

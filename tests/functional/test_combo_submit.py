@@ -6,7 +6,7 @@ import json
 import boto3
 import pytest
 
-from imgapi.settings import get_settings
+from imgapi.core.settings import get_settings
 from tests.support.images import encode, portrait_array, portrait_jpeg, portrait_png
 from tests.support.aws_state import objects as _objects, job_rows as _jobs
 
@@ -148,7 +148,7 @@ def test_submit_without_token_is_401_and_stores_nothing(api, alice):
 
 
 def test_queue_failure_leaves_no_job_and_no_object(api, alice, monkeypatch):
-    from imgapi import submission
+    from imgapi.jobs import submission
     from botocore.exceptions import ClientError
 
     def broken_send(queue_url, task_id):

@@ -14,9 +14,15 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from imgapi import image_input, openapi, operations, vocabulary
-from imgapi.api_contract import ROUTES
-from imgapi.parameters import Param
+from imgapi.engine import image_input
+
+from imgapi.api import openapi
+
+from imgapi.jobs import operations
+
+from imgapi.core import vocabulary
+from imgapi.api.contract import ROUTES
+from imgapi.core.parameters import Param
 from imgapi_local.template import functions, http_routes, load_template
 from tests.support.images import portrait_png
 
@@ -68,7 +74,7 @@ def test_security_is_declared_for_every_route_but_the_public_ones():
 
 
 def test_what_is_declared_public_is_and_the_rest_asks_for_a_token(api):
-    """The security the document declares is what the routes do (api_routes authenticates every non-public one)."""
+    """The security the document declares is what the routes do (api.routes authenticates every non-public one)."""
     for route in ROUTES:
         response = api.call(route.method, re.sub(r"\{\w+\}", UUID, route.path))
         if route.public:

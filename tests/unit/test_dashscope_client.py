@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgapi.dashscope_client import DashScopeError, PollSchedule, RetryPolicy, _key_from_secret
+from imgapi.dashscope.client import DashScopeError, PollSchedule, RetryPolicy, _key_from_secret
 
 
 def test_polling_follows_the_official_sdk_1s_doubling_every_3_polls_up_to_5s():

@@ -249,7 +249,7 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     the job read back, the sweeper: each through its handler, as the functional tests do at length."""
     import boto3
 
-    from imgapi.settings import get_settings
+    from imgapi.core.settings import get_settings
     from imgapi_local.events import LambdaContext, scheduled_event
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions
