@@ -1,4 +1,10 @@
-"""DashScope's HTTP API (shared/dashscope.md): submit, follow, cancel, synchronous calls; errors and retries.
+"""DashScope's HTTP API (docs/dashscope.md): submit, follow, cancel, synchronous calls; errors and retries.
+
+No double billing: DashScope documents no idempotency key, and bills every image it makes. So a POST that may have
+reached DashScope without its answer reaching us (a read timeout, a connection reset after the request was
+written, a gateway's 504) is never sent again: the error says `sent` and the caller fails the job with a retry-safe
+code. What is retried: answered 429 and 5xx (DashScope made nothing), failures to connect (nothing was sent), and
+every failure of a task query (a GET changes nothing).
 
 Time is read and spent through a Clock, so tests can run backoff ladders and deadlines on a virtual clock.
 """
@@ -39,12 +45,14 @@ class DashScopeError(Exception):
     """DashScope answered with an error, or could not be reached (status None)."""
 
     def __init__(self, status: int | None, code: str, message: str, request_id: str | None = None,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, *, sent: bool = False):
         super().__init__(f"{status or 'no answer'} {code}: {message}")
         self.status, self.code, self.message = status, code, message
         self.request_id = request_id
         self.retry_after = retry_after
         self.attempts = 1  # how many times the request was made before this error was given up on
+        # The request may have reached DashScope, which may still be working on it (and billing it).
+        self.sent = sent
 
     @property
     def retryable(self) -> bool:
@@ -125,6 +133,16 @@ def _error_from(response: requests.Response) -> DashScopeError:
                           float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None)
 
 
+def _before_sending(exc: requests.RequestException) -> bool:
+    """Whether a failure happened before the request could be written: no connection was made (refused, DNS,
+    TLS handshake). A connection reset or closed once it was open may come after DashScope read the request."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidURL,
+                        requests.exceptions.MissingSchema)):
+        return True
+    text = repr(exc)
+    return "NewConnectionError" in text or "NameResolutionError" in text or "Failed to establish" in text
+
+
 class DashScopeClient:
     def __init__(self, base_url: str, key: str, *, clock: Clock | None = None, retry: RetryPolicy | None = None,
                  session: requests.Session | None = None):
@@ -144,11 +162,16 @@ class DashScopeClient:
             if isinstance(exc, requests.ConnectTimeout):
                 raise DashScopeError(None, "Unreachable", f"DashScope could not be reached ({type(exc).__name__})") from exc
             raise DashScopeError(None, "Timeout", f"DashScope did not answer within {max(1.0, read_timeout):g} s "
-                                 f"({type(exc).__name__})") from exc
+                                 f"({type(exc).__name__})", sent=True) from exc
         except requests.RequestException as exc:
-            raise DashScopeError(None, "Unreachable", f"DashScope could not be reached ({type(exc).__name__})") from exc
+            if _before_sending(exc):
+                raise DashScopeError(None, "Unreachable", f"DashScope could not be reached ({type(exc).__name__})") from exc
+            raise DashScopeError(None, "ConnectionLost", f"the connection to DashScope broke before its answer came "
+                                 f"({type(exc).__name__})", sent=True) from exc
         if response.status_code != 200:
-            raise _error_from(response)
+            error = _error_from(response)
+            error.sent = response.status_code == 504  # a gateway gave up waiting: the work may go on behind it
+            raise error
         try:
             data = response.json()
         except ValueError as exc:
@@ -160,6 +183,7 @@ class DashScopeClient:
     def request(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None,
                 deadline: float, read_timeout: float | None = None) -> dict:
         """One call, retried on 429/5xx/no answer by the retry policy, never past `deadline` (a Clock time).
+        A POST that may have reached DashScope (error.sent) is not sent again: it may be billed already.
         An error raised carries the number of attempts made (`attempts`)."""
         read_timeout = READ_TIMEOUT if read_timeout is None else read_timeout
         attempt = 1
@@ -171,7 +195,7 @@ class DashScopeClient:
                 return self._once(method, path, body, headers or {}, min(read_timeout, left))
             except DashScopeError as error:
                 error.attempts = attempt
-                if not error.retryable or attempt >= self.retry.attempts:
+                if not error.retryable or attempt >= self.retry.attempts or (error.sent and method != "GET"):
                     raise
                 wait = self.retry.delay(attempt)
                 if error.retry_after is not None:
