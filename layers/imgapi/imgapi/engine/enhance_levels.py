@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Result formats; both keep transparency (WebP lossless).
-OUTPUT_FORMATS = ("png", "webp")
+# Result formats; all keep transparency (WebP lossless; AVIF lossy at AVIF_QUALITY, far smaller for photos).
+OUTPUT_FORMATS = ("png", "webp", "avif")
+AVIF_QUALITY = 85
+AVIF_SPEED = 8  # libavif's 0 (slowest, smallest) .. 10: a Lambda's CPU budget
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Jobs: the one model of every operation, and its state machine in DynamoDB.
 
-pending -> processing -> completed | failed. Every transition is a conditional write,
+pending -> processing -> completed | failed, and cancelled by its owner from any unfinished state (cancel_job).
+Every transition is a conditional write,
 so a redelivered SQS message never runs a finished job again and a stale worker
 (one whose message was redelivered to another) can no longer change the job.
 A direct upload's job (uploads.py) starts earlier, in awaiting_upload: its object arriving makes it
@@ -19,13 +20,16 @@ from botocore.exceptions import ClientError
 from imgapi.core import aws
 
 from imgapi.core import storage
-from imgapi.core.errors import Forbidden, NotFound
+from imgapi.core.errors import Conflict, Forbidden, NotFound
+from imgapi.core.observability import job_metric, logger
 from imgapi.core.records import is_condition_failure, now_iso, plain, storable
 from imgapi.core.settings import get_settings
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
-TERMINAL = (COMPLETED, FAILED)
+CANCELLED = "cancelled"  # its owner cancelled it (DELETE /api/v1/jobs/{task_id}); a worker that picks it up does nothing
+TERMINAL = (COMPLETED, FAILED, CANCELLED)
 AWAITING_UPLOAD = "awaiting_upload"  # a direct upload's job, until its object arrives
+UNFINISHED = (AWAITING_UPLOAD, PENDING, PROCESSING)
 # How long after its upload URL expired an awaiting job is given up (an upload begun in time may still be arriving).
 UPLOAD_GRACE_SECONDS = 300
 # Job rows are removed by DynamoDB TTL long after their results have expired from S3.
@@ -196,6 +200,30 @@ def fail(task_id: str, reason: str, *, code: str = "job_failed", attempt: int | 
     values = {":failed": FAILED, ":error": reason, ":code": code}
     return _finish(task_id, attempt, "SET #s = :failed, error_message = :error, error_code = :code", values,
                    from_statuses)
+
+
+def cancel(task_id: str) -> bool:
+    """Mark an unfinished job cancelled; False when it had finished already. A worker running it then loses its
+    claim: its complete() or fail() no longer applies, so whatever it makes is discarded."""
+    return _finish(task_id, None, "SET #s = :cancelled, error_message = :error, error_code = :code",
+                   {":cancelled": CANCELLED, ":error": "cancelled by its owner", ":code": "cancelled"}, UNFINISHED)
+
+
+def cancel_job(task_id: str, owner: str) -> dict:
+    """DELETE /api/v1/jobs/{task_id}: cancel the caller's unfinished job (awaiting_upload, pending or processing);
+    the job as it is now. Another user's job is NotFound, like an unknown one (its existence is not revealed); a
+    finished one is Conflict. Whatever a worker running it makes is then discarded; the DashScope worker also
+    cancels the upstream task where DashScope allows it (dashscope/cancel.py)."""
+    job = get_job(task_id)
+    if job is None or job["owner"] != owner:
+        raise NotFound(f"task {task_id} not found", code="task_not_found")
+    if job["status"] in TERMINAL or not cancel(task_id):
+        current = get_job(task_id) or job
+        raise Conflict(f"task {task_id} is {current['status']} already: only an unfinished job can be cancelled",
+                       code="task_finished")
+    logger.info("job cancelled by its owner", extra={"task_id": task_id, "was": job["status"]})
+    job_metric("JobsCancelled", job["operation"], job.get("engine", "local"))
+    return get_job(task_id) or job
 
 
 def record_attempt_error(task_id: str, attempt: int, message: str) -> None:
