@@ -1,5 +1,5 @@
-"""Who is calling: users and their password hashes, tokens, the login lock-out, logging in.
+"""Who is calling: users and their password hashes, tokens, API keys, the login lock-out, logging in.
 
 Imports core only; independent of jobs.
 """
-__all__ = ["login"]
+__all__ = ["api_keys", "login"]
