@@ -188,6 +188,8 @@ def main() -> int:
                           env=_env(homes["u2net"]), capture_output=True, text=True, timeout=600)
     report["cold_start"] = json.loads(cold.stdout.strip().splitlines()[-1])
     report["api"] = _api_latency(tiny_home)
+    from bench import fix_sr
+    report["fix"] = fix_sr.run()
     report["elapsed_s"] = time.perf_counter() - started
     _print_table(report, bare)
     (WORK / "bench.json").write_text(json.dumps(report, indent=2))
@@ -196,6 +198,8 @@ def main() -> int:
 
 
 def _print_table(report: dict, bare: float) -> None:
+    from bench import fix_sr
+
     stages = ["decode", "prepare", "inference", "mask", "composite", "enhance", "encode"]
     print("\nCombo job, U2-Net-architecture model (44 M parameters), seconds (median); S3 = put+get+put on moto")
     print(f"{'image':22s} {'level':7s} " + " ".join(f"{s[:8]:>8s}" for s in stages)
@@ -239,6 +243,8 @@ def _print_table(report: dict, bare: float) -> None:
     print(f"\nU2-Net-p-shaped model: bare inference {report['models']['u2netp']['bare_inference_s']:.3f} s; combo 1024 medium "
           f"{small['stages']['total']:.3f} s, {small['peak_rss_mb']:.0f} MB")
     report["targets"] = [{"target": n, "figure": f, "met": ok} for n, f, ok in rows]
+    fix_sr.print_report(report["fix"])
+    report["targets"] += report["fix"]["targets"]
 
 
 if __name__ == "__main__":
