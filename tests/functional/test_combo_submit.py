@@ -166,7 +166,7 @@ def test_an_idempotency_key_makes_a_retried_submit_return_the_same_task(api, ali
                         files={"file": ("p.jpg", data or portrait_jpeg(), "image/jpeg")})
 
     first = with_key(alice, "order-17")
-    again = with_key(alice, "order-17", portrait_jpeg(100, 120))
+    again = with_key(alice, "order-17")  # the same request again (another body is 422: test_idempotency_keys.py)
     assert first.status == again.status == 202
     assert first.json()["task_id"] == again.json()["task_id"]
     assert len(_jobs()) == 1 and len(_messages()) == 1

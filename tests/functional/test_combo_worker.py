@@ -139,12 +139,18 @@ def test_missing_model_fails_the_job_naming_the_model_and_where_it_was_looked_fo
         raise ConnectionError("no network")
 
     monkeypatch.setattr(pooch, "retrieve", offline)
+    from imgapi.engine import cutout
+
+    logged = []
+    monkeypatch.setattr(cutout.logger, "error", lambda message, **kwargs: logged.append(message))
     task_id = submit(api, alice, portrait_png())
     deliver(get_settings().image_queue_url)
     job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "model_unavailable"
     assert "'u2net'" in job["error_message"]
-    assert str(tmp_path / "empty") in job["error_message"] and "U2NET_HOME" in job["error_message"]
+    # Server paths stay in the logs (issue #22): API clients read error_message.
+    assert str(tmp_path / "empty") not in job["error_message"] and "U2NET_HOME" not in job["error_message"]
+    assert any(str(tmp_path / "empty") in line for line in logged)
 
 
 def test_transient_errors_are_retried_then_fail_the_job_and_dead_letter_the_message(api, alice, stack, monkeypatch):

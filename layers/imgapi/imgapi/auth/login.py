@@ -30,10 +30,12 @@ def credentials(raw_event: dict) -> tuple[str, str]:
 
 def login(raw_event: dict) -> dict:
     username, password = credentials(raw_event)
-    login_throttle.check_not_locked(username)
-    if not users.authenticate(username, password):
-        login_throttle.record_failure(username)
+    # Counted as a failure before the (slow) password check, atomically: a burst cannot check more passwords
+    # than the limit; a success gives the attempt back.
+    login_throttle.reserve_attempt(username)
+    generation = users.authenticate(username, password)
+    if generation is None:
         raise Unauthorized("invalid username or password", code="invalid_credentials")
     login_throttle.record_success(username)
-    token, ttl = issue_token(username)
+    token, ttl = issue_token(username, generation=generation)
     return {"access_token": token, "token_type": "bearer", "expires_in": ttl}

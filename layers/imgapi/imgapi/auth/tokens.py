@@ -13,6 +13,7 @@ from imgapi.core.settings import get_settings
 ALGORITHM = "HS256"
 ISSUER = "imgapi"
 _SECRET_CACHE_SECONDS = 300
+GENERATION_CLAIM = "gen"  # the account's token generation (users.TOKEN_GENERATION) when the token was issued
 
 
 def signing_key() -> str:
@@ -23,10 +24,18 @@ def signing_key() -> str:
     return parameters.get_secret(settings.jwt_secret_id, max_age=_SECRET_CACHE_SECONDS)
 
 
-def issue_token(username: str, *, ttl_seconds: int | None = None, key: str | None = None) -> tuple[str, int]:
+def issue_token(username: str, *, ttl_seconds: int | None = None, key: str | None = None,
+                generation: str | None = None) -> tuple[str, int]:
+    """A token for `username`, bound to the account's token generation (read from the users table unless
+    given), so that deleting the user, changing its password or logging out everywhere revokes it."""
     ttl = ttl_seconds if ttl_seconds is not None else get_settings().token_ttl_seconds
+    if generation is None:
+        from imgapi.auth.users import token_generation
+
+        generation = (token_generation(username) or "") if get_settings().users_table else ""
     now = int(time.time())
-    claims = {"sub": username, "iat": now, "nbf": now, "exp": now + ttl, "iss": ISSUER, "jti": uuid.uuid4().hex}
+    claims = {"sub": username, "iat": now, "nbf": now, "exp": now + ttl, "iss": ISSUER, "jti": uuid.uuid4().hex,
+              GENERATION_CLAIM: generation}
     return jwt.encode(claims, key or signing_key(), algorithm=ALGORITHM), ttl
 
 

@@ -2,9 +2,47 @@
 
 The service name comes from POWERTOOLS_SERVICE_NAME, which template.yaml sets per function.
 """
+import functools
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-logger = Logger()
+
+class RequestLogger(Logger):
+    """Keys (correlation id, task_id, the Lambda context) belong to the request being handled, not the process.
+
+    Powertools' append_keys is global per logger: under `make dev` (many requests on threads) a log line carried
+    another thread's task_id. Here every key goes to Powertools' thread-safe (per thread) keys, and each handler
+    invocation starts with none (a thread pool reuses threads)."""
+
+    def append_keys(self, **additional_keys: object) -> None:
+        self.thread_safe_append_keys(**additional_keys)
+
+    def remove_keys(self, keys) -> None:
+        self.thread_safe_remove_keys(keys)
+
+    def get_current_keys(self) -> dict:
+        return {**super().get_current_keys(), **self.thread_safe_get_current_keys()}
+
+    def get_correlation_id(self) -> str | None:
+        return self.thread_safe_get_current_keys().get("correlation_id") or super().get_correlation_id()
+
+    def inject_lambda_context(self, lambda_handler=None, **options):
+        if lambda_handler is None:
+            return functools.partial(self.inject_lambda_context, **options)
+        inner = super().inject_lambda_context(lambda_handler, **options)
+
+        @functools.wraps(lambda_handler)
+        def fresh_keys(*args, **kwargs):
+            self.thread_safe_clear_keys()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.thread_safe_clear_keys()
+
+        return fresh_keys
+
+
+logger = RequestLogger()
 tracer = Tracer()
 metrics = Metrics(namespace="imgapi")
 

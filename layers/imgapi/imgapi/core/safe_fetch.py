@@ -26,10 +26,15 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from imgapi.core.settings import get_settings
 
 MAX_REDIRECTS = 5
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 64 * 1024  # at most this much per read
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+                                ipaddress.ip_address("192.0.0.192")})  # AWS, AWS IPv6, Oracle Cloud
+# IPv6 forms that carry an IPv4 address a router may translate to: judged by the IPv4 address inside.
+NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 USER_AGENT = "imgapi-fetch/1"
+_PERMANENT_DNS_ERRORS = frozenset(e for e in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+                                  if e is not None)
 
 
 class FetchError(Exception):
@@ -52,17 +57,28 @@ class Fetched:
 
 @dataclass(frozen=True)
 class FetchLimits:
+    """`total_timeout` bounds the whole fetch (redirects, connects and every read), enforced on each socket read.
+    20 s by default: well under the image worker's 60 s Lambda timeout, so one slow URL cannot cost a whole
+    invocation (and its redeliveries)."""
+
     max_bytes: int = 20 * 1024 * 1024
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    total_timeout: float = 60.0
+    read_timeout: float = 10.0
+    total_timeout: float = 20.0
 
 
 def refusal(address: str, *, allow_private: bool) -> str | None:
     """Why an address may not be fetched from, or None when it may."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in network for network in NAT64_NETWORKS):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            if ip.ipv4_mapped is None:  # 6to4, Teredo, NAT64: refused whenever the IPv4 inside would be
+                inner = refusal(str(embedded), allow_private=allow_private)
+                return f"{inner} inside an IPv6 address" if inner else None
+            ip = embedded
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_link_local:
@@ -79,8 +95,14 @@ def refusal(address: str, *, allow_private: bool) -> str | None:
 def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"the host {host!r} could not be resolved", code="url_unresolvable", retryable=True) from exc
+    except UnicodeError as exc:
+        raise FetchError(f"the host {host!r} is not a valid host name", code="url_unresolvable") from exc
+    except socket.gaierror as exc:
+        # The name does not exist (NXDOMAIN, no address): an authoritative answer that retrying will not change,
+        # so the job fails at once with url_unresolvable. A resolver that fails for now (EAI_AGAIN) is retried.
+        permanent = exc.errno in _PERMANENT_DNS_ERRORS
+        raise FetchError(f"the host {host!r} could not be resolved" + (" (no such host)" if permanent else ""),
+                         code="url_unresolvable", retryable=not permanent) from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise FetchError(f"the host {host!r} has no address", code="url_unresolvable", retryable=True)
@@ -138,15 +160,32 @@ def _read_body(response, url: str, limits: FetchLimits, deadline: float) -> byte
     if declared and declared.isdigit() and int(declared) > limits.max_bytes:
         raise FetchError(f"{_short(url)} is {declared} bytes; the limit is {limits.max_bytes}", code="file_too_large")
     chunks, size = [], 0
-    for chunk in response.stream(CHUNK_BYTES):
+    while True:
+        # The deadline holds on every read: each socket read may wait only for the time left (a server dripping one
+        # byte at a time would otherwise reset the read timeout forever), and read1 returns what one read got.
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _too_slow(url, limits)
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(min(limits.read_timeout, remaining))
+        try:
+            chunk = response.read1(CHUNK_BYTES)
+        except (Urllib3Error, OSError) as exc:
+            if remaining <= limits.read_timeout:  # this read could wait only until the deadline
+                raise _too_slow(url, limits) from exc
+            raise
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limits.max_bytes:
             raise FetchError(f"{_short(url)} is larger than the limit of {limits.max_bytes} bytes", code="file_too_large")
-        if time.monotonic() > deadline:
-            raise FetchError(f"{_short(url)} took longer than {limits.total_timeout:g} s to download",
-                             code="fetch_timeout", retryable=True)
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+def _too_slow(url: str, limits: FetchLimits) -> FetchError:
+    return FetchError(f"{_short(url)} took longer than {limits.total_timeout:g} s to download", code="fetch_timeout",
+                      retryable=True)
 
 
 def _short(url: str) -> str:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from imgapi.engine import numba_cache
 from imgapi.core.errors import JobFailure
+from imgapi.core.observability import logger
 
 # Models whose session is rembg's U2netSession shape: a 320x320 input normalised with ImageNet's
 # mean and std, and the mask as the first output. For these the mask is computed here, at the
@@ -123,12 +124,15 @@ def _load_session(model: str):
         return new_session(model, sess_opts=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # a missing file, a failed download or a corrupt model: all mean "cannot load"
         home = os.environ.get("U2NET_HOME") or "(U2NET_HOME not set; rembg's default home)"
-        raise JobFailure(
+        # Where it looked (server paths) goes to the logs, for the operator; the job's error, which API clients
+        # read, says only what failed.
+        logger.error(
             f"rembg model {model!r} could not be loaded: looked for {' or '.join(model_locations(model))} "
             f"(U2NET_HOME={home}) and could not download it ({type(exc).__name__}: {exc}). "
             "Put the model's .onnx file there or set U2NET_HOME to the folder that has it.",
-            code="model_unavailable",
-        ) from exc
+            extra={"code": "model_unavailable", "model": model})
+        raise JobFailure(f"rembg model {model!r} is not available on the image worker; the operator has been told "
+                         "why in the worker's logs", code="model_unavailable") from exc
 
 
 Clock = Callable[[str], object]

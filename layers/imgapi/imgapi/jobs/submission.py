@@ -1,6 +1,9 @@
 """Submitting a job: store the input, write the job row, queue it; all or nothing."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imgapi.jobs import lifecycle
@@ -8,11 +11,42 @@ from imgapi.jobs import lifecycle
 from imgapi.jobs import quotas
 
 from imgapi.core import storage
-from imgapi.core.errors import ServiceUnavailable
+from imgapi.core.errors import ApiError, Conflict, ServiceUnavailable
 from imgapi.engine.image_input import ImageInfo
 from imgapi.jobs.job_queue import send_job
 from imgapi.core.observability import job_metric, logger
 from imgapi.core.records import is_condition_failure
+
+FINGERPRINT = "request_fingerprint"  # the job attribute: what request an Idempotency-Key was first used for
+
+
+class IdempotencyKeyReused(ApiError):
+    """The IETF Idempotency-Key draft: the same key with a different request is 422."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+def request_fingerprint(operation: str, engine: str, params: dict, blobs: dict[str, bytes]) -> str:
+    """sha256 of what a submit asks for: the route's operation and engine, its canonical parameters (JSON with
+    sorted keys) and the sha256 of each uploaded file by field (the multipart boundary and order do not count)."""
+    canonical = {"operation": operation, "engine": engine, "params": params,
+                 "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(blobs.items())}}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_replay(existing: dict | None, fingerprint: str) -> dict:
+    """The first request's job for a replay of the same request; 422 for another request under the same key; 409
+    while the first request with the key is still being submitted (its job cannot be read yet)."""
+    if existing is None:
+        raise Conflict("a request with this Idempotency-Key is still in progress; try again in a moment",
+                       code="idempotency_key_in_progress", headers={"Retry-After": "1"})
+    stored = existing.get(FINGERPRINT)
+    if stored is not None and stored != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request (another body, file or "
+                                   "parameters); use a new key for a new request")
+    logger.info("idempotent replay", extra={"task_id": existing["task_id"]})
+    return existing
 
 
 def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_url: str,
@@ -26,16 +60,20 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     With an `idempotency_key` (the Idempotency-Key header), a retried request gets the job the first
     one made: the task id is derived from the owner, operation and key. A new job is charged to the owner's
     usage limits first (429 when one is reached; a replay is not charged)."""
+    fingerprint = None
     if idempotency_key:
         task_id = lifecycle.task_id_for_idempotency_key(owner, operation, idempotency_key)
+        blobs = {name: data for name, (data, _) in (uploads or {}).items()}
+        if image:
+            blobs[""] = image[0]
+        fingerprint = request_fingerprint(operation, engine, params, blobs)
         try:
             existing = lifecycle.get_job(task_id)
         except (ClientError, BotoCoreError) as exc:
             raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                      code="submit_failed") from exc
         if existing is not None:
-            logger.info("idempotent replay", extra={"task_id": task_id})
-            return existing
+            return check_replay(existing, fingerprint)
     else:
         task_id = lifecycle.new_task_id()
     logger.set_correlation_id(task_id)
@@ -56,14 +94,16 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
             input_info = {name: info.describe() for name, (_, info) in uploads.items()}
         written.append("job")
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
-                              input_key=key, input_info=input_info)
+                              input_key=key, input_info=input_info,
+                              extra={FINGERPRINT: fingerprint} if fingerprint else None)
         send_job(queue_url, task_id)
     except (ClientError, BotoCoreError) as exc:
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
             # Only create_job's condition can fail: the same request, retried while the first was still being
             # submitted. That one's job stands (and the inputs just written are the same bytes under the same keys).
+            # A different request under the same key racing the first is refused (422) here.
             quotas.refund(charge)
-            return lifecycle.get_job(task_id)
+            return check_replay(lifecycle.get_job(task_id), fingerprint)
         logger.exception("submit failed; undoing", extra={"written": written})
         _undo(task_id, written)
         quotas.refund(charge)
