@@ -3,8 +3,9 @@
 moto's in-memory AWS is not thread-safe where real AWS is: SQS's Queue.delete_message rebuilds the queue's message
 list without its lock (two deletes at once bring a deleted message back; a send during a delete is lost) and
 DynamoDB's transact_write_items deep-copies a table other threads are writing ("dictionary changed size during
-iteration", a 500 from the quota check). The local stack serves requests and runs its queue workers on threads, so
-those operations are serialized while it runs, as AWS makes them atomic.
+iteration", a 500 from the quota check), and UpdateItem's handler copies an item another thread is updating. The
+local stack serves requests and runs its queue workers on threads, so those operations are serialized while it
+runs, as AWS makes them atomic.
 """
 from __future__ import annotations
 
@@ -33,6 +34,17 @@ def make_atomic() -> Callable[[], None]:
 
     for name in DYNAMODB_CALLS:
         setattr(DynamoDBBackend, name, locked(name))
+    # UpdateItem's response handler deep-copies the stored item outside the backend call (for ReturnValues): a
+    # concurrent update adding an attribute made that copy fail ("dictionary changed size during iteration").
+    from moto.dynamodb.responses import DynamoHandler
+
+    handler_update = originals[(DynamoHandler, "update_item")] = DynamoHandler.update_item
+
+    def update_under_the_table_lock(self, *args, **kwargs):
+        with table_lock:
+            return handler_update(self, *args, **kwargs)
+
+    DynamoHandler.update_item = update_under_the_table_lock
     delete_message = originals[(Queue, "delete_message")] = Queue.delete_message
 
     def delete_under_the_queue_lock(self, receipt_handle):

@@ -15,6 +15,7 @@ from imgapi.core import storage
 from imgapi.core.settings import get_settings
 from tests.functional.conftest import run_dashscope_worker
 from tests.support.fake_dashscope import BACKGROUND_MODEL, IMAGEEDIT_MODEL
+from tests.support.http_server import ScriptedServer
 from tests.support.images import portrait_png
 from tests.support.seed_api import SEED_BODIES
 from tests.support.worker import deliver, queue_depth, worker_handler
@@ -121,10 +122,11 @@ def test_fix_on_wanx_imageedit_super_resolution(api, alice, dashscope):
 
 
 @pytest.mark.parametrize("operation,images,words", [
-    ("change_bg", ["https://example.com/image.jpg", "https://example.com/background.jpg"], "background of image 2"),
-    ("change_cloth", ["https://example.com/person.jpg", "https://example.com/top.jpg", "https://example.com/bottom.jpg"],
-     "the top of image 2 and the trousers or skirt of image 3"),
-    ("expand", ["https://example.com/image.jpg"], "top x2, bottom x2, left x2, right x2"),
+    # The shape-giving image goes last: qwen-image-edit's output takes the aspect ratio of the last input.
+    ("change_bg", ["https://example.com/background.jpg", "https://example.com/image.jpg"],
+     "subject of image 2 in front of the background of image 1"),
+    ("change_cloth", ["https://example.com/top.jpg", "https://example.com/bottom.jpg", "https://example.com/person.jpg"],
+     "person of image 3 in the top of image 1 and the trousers or skirt of image 2"),
 ])
 @pytest.mark.parametrize("model", ["qwen-image-edit-plus", "qwen-image-edit-max"])
 def test_the_prompt_driven_qwen_family_on_the_synchronous_endpoint(api, alice, dashscope, monkeypatch, operation, images,
@@ -146,14 +148,94 @@ def test_the_prompt_driven_qwen_family_on_the_synchronous_endpoint(api, alice, d
     assert_copied(dashscope, job)
 
 
-def test_plain_qwen_image_edit_makes_one_image_and_says_how_to_get_more(api, alice, dashscope, monkeypatch):
+def test_plain_qwen_image_edit_makes_one_image_per_request_so_n_is_clamped_and_said(api, alice, dashscope,
+                                                                                    monkeypatch):
+    use_model(monkeypatch, "change_bg", "qwen-image-edit")
+    task_id = submit(api, alice, "change_bg", n=3)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    assert request.body["parameters"]["n"] == 1 and "size" not in request.body["parameters"]
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "completed" and len(job["results"]) == 1
+    assert "n=3 was asked for" in job["dashscope"]["note"]
+
+
+def test_plain_qwen_image_edit_cannot_expand_since_it_takes_no_size(api, alice, dashscope, monkeypatch):
     use_model(monkeypatch, "expand", "qwen-image-edit")
-    task_id = submit(api, alice, "expand")  # n defaults to 2
+    task_id = submit(api, alice, "expand")
     run_dashscope_worker()
     job = lifecycle.get_job(task_id)
-    assert job["status"] == "failed" and "DASHSCOPE_MODEL_EXPAND" in job["error_message"] and dashscope.submits == []
-    task_id = submit(api, alice, "expand", n=1)
+    assert job["status"] == "failed" and job["error_code"] == "model_unsupported" and dashscope.submits == []
+    assert "qwen-image-edit-plus" in job["error_message"]
+
+
+@pytest.fixture
+def image_server():
+    with ScriptedServer() as server:
+        server.route("/wide.png", body=portrait_png(400, 300), content_type="image/png")
+        yield server
+
+
+@pytest.mark.parametrize("model,path,size", [
+    # 400x300 grown x2 on every side is 800x600: qwen's sides fit [512, 2048] as they are; the wan totals must be
+    # at least 768*768 (same 4:3).
+    ("qwen-image-edit-plus", MM_PATH, "800*600"), ("qwen-image-edit-plus-2025-10-30", MM_PATH, "800*600"),
+    ("wan2.5-i2i-preview", I2I_PATH, "886*666"), ("wan2.7-image", MM_PATH, "886*666"),
+])
+def test_prompt_driven_expand_asks_for_the_grown_canvas(api, alice, dashscope, monkeypatch, image_server, model, path,
+                                                        size):
+    use_model(monkeypatch, "expand", model)
+    task_id = submit(api, alice, "expand", base_image_url=image_server.url("/wide.png"), n=2)
     run_dashscope_worker()
+    (request,) = dashscope.submits
+    assert request.path == path and request.body["parameters"]["size"] == size
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "completed", job
+    width, height = (int(v) for v in size.split("*"))
+    assert all((r["width"], r["height"]) == (width, height) for r in job["results"])
+    assert len(job["results"]) == (1 if model.startswith("qwen") else 2)  # qwen: size only with n = 1
+
+
+@pytest.mark.parametrize("model", ["wan2.5-i2i-preview", "wan2.7-image"])
+def test_fix_has_prompt_driven_alternatives_served_outside_beijing(api, alice, dashscope, monkeypatch, image_server,
+                                                                    model):
+    monkeypatch.setenv("DASHSCOPE_REGION", "ap-southeast-1")
+    dashscope.region = "ap-southeast-1"
+    use_model(monkeypatch, "fix", model)
+    task_id = submit(api, alice, "fix", base_image_url=image_server.url("/wide.png"), upscale_factor=2)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    assert "size" in request.body["parameters"] and request.body["parameters"]["n"] == 1
+    assert lifecycle.get_job(task_id)["status"] == "completed"
+
+
+def test_a_model_the_region_does_not_serve_fails_before_anything_is_sent(api, alice, dashscope, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_REGION", "ap-southeast-1")
+    get_settings.cache_clear()
+    task_id = submit(api, alice, "fix")  # wanx2.1-imageedit: Beijing only
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "model_unsupported" and dashscope.requests == []
+    assert "ap-southeast-1" in job["error_message"] and "wan2.5-i2i-preview" in job["error_message"]
+
+
+@pytest.mark.parametrize("operation", ["change_bg", "change_cloth"])
+@pytest.mark.parametrize("model", ["wan2.5-i2i-preview", "wan2.7-image"])
+def test_the_wan_families_do_change_bg_and_try_on_with_the_shape_giving_image_last(api, alice, dashscope, monkeypatch,
+                                                                                   operation, model):
+    use_model(monkeypatch, operation, model)
+    task_id = submit(api, alice, operation)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    body = request.body
+    if model == "wan2.5-i2i-preview":
+        assert request.headers["X-DashScope-Async"] == "enable" and body["parameters"]["prompt_extend"] is False
+        images = body["input"]["images"]
+    else:
+        assert "X-DashScope-Async" not in request.headers
+        images = [item["image"] for item in body["input"]["messages"][0]["content"] if "image" in item]
+    last = {"change_bg": "https://example.com/image.jpg", "change_cloth": "https://example.com/person.jpg"}[operation]
+    assert images[-1] == last
     assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
@@ -505,3 +587,27 @@ def test_a_finished_job_is_not_run_again(api, alice, dashscope):
     boto3.client("sqs").send_message(QueueUrl=get_settings().dashscope.queue_url, MessageBody=json.dumps({"task_id": task_id}))
     run_dashscope_worker()
     assert lifecycle.get_job(task_id) == before and len(dashscope.submits) == 1
+
+
+# -- no double billing, expired links (issue #20) ---------------------------------------------------------
+
+def test_a_synchronous_call_that_timed_out_is_not_resent(api, alice, dashscope, monkeypatch):
+    from imgapi.dashscope import client as dashscope_client
+    monkeypatch.setattr(dashscope_client, "SYNC_READ_TIMEOUT", 1.0)
+    use_model(monkeypatch, "change_bg", "qwen-image-edit-plus")
+    dashscope.delay_next(3, on="submit")
+    task_id = submit(api, alice, "change_bg")
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "dashscope_call_uncertain", job
+    assert len(dashscope.submits) == 1
+
+
+def test_a_result_link_that_expired_fails_the_job_and_stores_no_error_page(api, alice, dashscope, monkeypatch):
+    dashscope.result_ttl_seconds = -1  # every link DashScope hands out has already expired
+    task_id = submit(api, alice, "fix")
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "dashscope_result_unavailable", job
+    assert "expire" in job["error_message"] and not job.get("results")
+    assert storage.object_exists(storage.result_key(job["owner"], task_id, "png", index=0)) is False

@@ -151,6 +151,29 @@ def test_playground_event():
     assert "<title>imgapi playground</title>" in page["body"]
 
 
+def test_api_key_events(seeded):
+    """Create a key with a login token, list the keys with the key itself, revoke it by its id."""
+    created = _invoke("api_keys_create.json", seeded)
+    assert created["statusCode"] == 201, created["body"]
+    key = json.loads(created["body"])
+    listed = _invoke_with("api_keys_list.json", {"REPLACE_WITH_AN_API_KEY": key["key"]})
+    assert [k["id"] for k in json.loads(listed["body"])["keys"]] == [key["id"]]
+    revoke = "api_keys_revoke.json"
+    sample_id = json.loads((EVENTS / revoke).read_text())["pathParameters"]["key_id"]
+    assert _invoke_with(revoke, {PLACEHOLDER: seeded, sample_id: key["id"]})["statusCode"] == 204
+    assert _invoke_with("api_keys_list.json", {"REPLACE_WITH_AN_API_KEY": key["key"]})["statusCode"] == 401
+
+
+def _invoke_with(name: str, replacements: dict[str, str]) -> dict:
+    text = (EVENTS / name).read_text()
+    for placeholder, value in replacements.items():
+        text = text.replace(placeholder, value)
+    event = json.loads(text)
+    function = _function_for(event)
+    spec = next(s for s in functions(load_template()) if s.logical_id == function)
+    return load_handler(spec)(event, LambdaContext(function, int(spec.properties.get("Timeout", 30))))
+
+
 def test_every_sample_event_is_used_above():
     source = (ROOT / "tests/functional/test_sample_events.py").read_text()
     for path in EVENTS.glob("*.json"):

@@ -82,9 +82,10 @@ def test_every_area_says_what_it_owns_and_may_import():
 def test_modules_stay_readable():
     for area in AREAS:
         modules = [p for p in (PACKAGE / area).glob("*.py") if p.name != "__init__.py"]
-        assert len(modules) <= 13, f"{area} has {len(modules)} modules: split it by concept"
+        assert len(modules) <= 15, f"{area} has {len(modules)} modules: split it by concept"
         for module in modules:
-            lines = module.read_text().splitlines()
-            if len(lines) > 300:
-                head = "\n".join(lines[:15])
-                assert "Why it is long:" in head, f"{module} has {len(lines)} lines and no reason at its top"
+            text = module.read_text()
+            lines = text.count("\n")
+            if lines > 300:
+                assert "Why it is long:" in (ast.get_docstring(ast.parse(text)) or ""), (
+                    f"{module} has {lines} lines and no reason in its docstring")

@@ -20,6 +20,8 @@ from imgapi.jobs.job_params import (
     LIST_LIMIT, LIST_NEXT_TOKEN, LIST_OPERATION, LIST_STATUS, REMOVAL_SETTINGS, TASK_ID, UPLOAD_CONTENT_TYPE,
     UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_SIZE, WAIT,
 )
+from imgapi.auth.api_keys import KEY_ID_PATH, KEY_NAME
+from imgapi.api.removebg_fields import FIELDS as REMOVEBG_FIELDS
 from imgapi.auth.login import PASSWORD, USERNAME
 from imgapi.core.parameters import STRING, Param
 from imgapi.core.vocabulary import ENGINES, IMAGE_EDIT_OPERATIONS, OPERATIONS, UPLOAD_OPERATIONS
@@ -53,7 +55,8 @@ class Body:
 
 def edit_body(operation: str) -> Body:
     form = EDIT_FORMS[operation]
-    files = tuple(FileField(p.name.removesuffix("_url"), f"Instead of {p.name}: the image itself (JPEG, PNG or WebP)")
+    files = tuple(FileField(p.name.removesuffix("_url"),
+                            f"Instead of {p.name}: the image itself (JPEG, PNG, WebP, HEIC or AVIF)")
                   for p in form.image_urls)
     # A file stands for its URL field: either one meets a need.
     or_file = [p.name for p in form.image_urls]
@@ -167,6 +170,43 @@ SCHEMAS: dict[str, dict] = {
         },
     },
     "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
+    "ApiKeyCreated": {
+        "type": "object", "required": ["id", "name", "key", "prefix", "created_at"],
+        "properties": {"id": _UUID, "name": _STRING, "prefix": {**_STRING, "examples": ["imgapi_AbC12x"]},
+                       "key": {**_STRING, "description": "The key itself, as X-Api-Key: shown only in this answer.",
+                               "pattern": "^imgapi_[A-Za-z0-9_-]{43}$"},
+                       "created_at": _TIMESTAMP},
+    },
+    "ApiKey": {
+        "type": "object", "required": ["id", "name", "prefix", "created_at", "last_used_at"],
+        "properties": {"id": _UUID, "name": _STRING, "prefix": _STRING, "created_at": _TIMESTAMP,
+                       "last_used_at": {**_nullable(_STRING), "description": "To the minute; null if never used."}},
+    },
+    "RemoveBgErrors": {
+        "type": "object", "required": ["errors"], "description": "remove.bg's error shape.",
+        "properties": {"errors": {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
+            "title": _STRING, "code": _STRING, "detail": _STRING}}}},
+    },
+    "RemoveBgResult": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": {"type": "object", "required": ["result_b64", "foreground_top", "foreground_left",
+                                                               "foreground_width", "foreground_height"],
+                                "properties": {"result_b64": _STRING, "foreground_top": _INTEGER,
+                                               "foreground_left": _INTEGER, "foreground_width": _INTEGER,
+                                               "foreground_height": _INTEGER}}},
+    },
+    "RemoveBgAccount": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": {"type": "object", "required": ["attributes"], "properties": {"attributes": {
+            "type": "object", "required": ["credits", "api"], "properties": {
+                "credits": {"type": "object", "required": ["total", "subscription", "payg", "enterprise"],
+                            "properties": {k: {"type": "number"} for k in ("total", "subscription", "payg",
+                                                                            "enterprise")}},
+                "api": {"type": "object", "required": ["free_calls", "sizes"],
+                        "properties": {"free_calls": _INTEGER, "sizes": {"const": "all"}}}}}}}},
+    },
+    "ApiKeyList": {"type": "object", "required": ["keys"],
+                   "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
 }
 
 
@@ -187,10 +227,15 @@ RETRY_AFTER = {"Retry-After": "Seconds to wait before trying again."}
 ERRORS = {
     400: Answer("A parameter or the body was refused; error says which and why (codes: bad_parameter, bad_url, "
                 "missing_field, bad_engine, bad_enhance_level, bad_format, bad_task_id, unsupported_image, ...)."),
-    401: Answer("No token, or a bad or expired one (missing_token, invalid_token, token_expired)."),
+    401: Answer("No token, or a bad or expired one (missing_token, invalid_token, token_expired), or an unknown or "
+                "revoked X-Api-Key (invalid_api_key), or a token revoked by deleting the user, a new password or logging out "
+                "everywhere (token_revoked)."),
     403: Answer("It belongs to another user (task_forbidden, config_forbidden)."),
     404: Answer("Unknown, or not ready (task_not_found, config_not_found, result_not_ready)."),
+    409: Answer("The request conflicts with the current state (task_finished), or the first request with this "
+                "Idempotency-Key is still in progress (idempotency_key_in_progress)."),
     413: Answer("The file is over MaxUploadBytes (file_too_large)."),
+    422: Answer("The Idempotency-Key was used for a different request (idempotency_key_reused)."),
     429: Answer("A usage limit: submits a minute or jobs a day (rate_limited, quota_exceeded).", headers=RETRY_AFTER),
     500: Answer("An unexpected error; it has been logged (internal_error)."),
     503: Answer("A backing service failed, or the engine is not configured (submit_failed, engine_unavailable).",
@@ -237,7 +282,8 @@ class Route:
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
 
 
-_SUBMIT_ERRORS = errors(400, 403, 404, 413, 429, 503, _403="The configuration named belongs to another user.",
+_SUBMIT_ERRORS = errors(400, 403, 404, 409, 413, 422, 429, 503, _409="The first request with this Idempotency-Key "
+                        "is still in progress (idempotency_key_in_progress).", _403="The configuration named belongs to another user.",
                         _404="The configuration named does not exist (config_not_found).")
 _TASK_ERRORS = errors(400, 403, 404, _400="task_id is not a UUID (bad_task_id).")
 _CONFIG_ERRORS = errors(400, 403, 404, _400="config_id is not a UUID (bad_config_id).")
@@ -260,7 +306,9 @@ def _edit_route(operation: str) -> Route:
         _EDIT_SUMMARY[operation], "Image edits",
         {202: json_answer("Submitted: the job, pending (or still running after `wait`).", "EditJob"),
          200: json_answer("The job, finished within `wait`.", "EditJob"),
-         **errors(400, 403, 404, 413, 429, 503, _403="The configuration named belongs to another user (remove_bg).",
+         **errors(400, 403, 404, 409, 413, 422, 429, 503,
+                  _403="The configuration named belongs to another user (remove_bg).",
+                  _409="The first request with this Idempotency-Key is still in progress (idempotency_key_in_progress).",
                   _404="The configuration named does not exist (remove_bg).",
                   _503="The engine is not configured (engine_unavailable: set DASHSCOPE_API_KEY, or use engine=local), "
                        "or a backing service failed (submit_failed).")},
@@ -283,15 +331,16 @@ ROUTES: tuple[Route, ...] = (
            **_SUBMIT_ERRORS},
           description="The options may be query parameters (as the combo API's clients send them) or form fields.",
           query=COMBO_FIELDS, headers=(IDEMPOTENCY_KEY,),
-          body=Body((MULTIPART,), COMBO_FIELDS, (FileField("file", "The image: JPEG, PNG or WebP.", required=True),))),
+          body=Body((MULTIPART,), COMBO_FIELDS, (FileField("file", "The image: JPEG, PNG, WebP, HEIC/HEIF or AVIF.", required=True),))),
     Route("GET", "/api/v1/upscale/status/{task_id}", "JobsFunction", "combo_status", "A task's status (combo API shape)",
           "Combo", {200: json_answer("The task.", "ComboStatus"), **_TASK_ERRORS}, path_params=(TASK_ID,)),
     Route("GET", "/api/v1/upscale/result/{task_id}", "JobsFunction", "combo_result", "A finished task's image",
           "Combo",
-          {200: Answer("The image (PNG or WebP, with transparency).",
+          {200: Answer("The image (PNG, WebP or AVIF, with transparency).",
                        {"image/png": {"type": "string", "format": "binary"},
-                        "image/webp": {"type": "string", "format": "binary"}},
-                       {"Content-Disposition": "attachment; filename=<task_id>.<png|webp>"}),
+                        "image/webp": {"type": "string", "format": "binary"},
+                        "image/avif": {"type": "string", "format": "binary"}},
+                       {"Content-Disposition": "attachment; filename=<task_id>.<png|webp|avif>"}),
            307: Answer("Too large for a Lambda response: a presigned S3 URL, valid 15 minutes.",
                        headers={"Location": "The presigned URL."}),
            **errors(400, 403, 404, _400="task_id is not a UUID (bad_task_id).",
@@ -302,6 +351,15 @@ ROUTES: tuple[Route, ...] = (
           query=(LIST_LIMIT, LIST_STATUS, LIST_OPERATION, LIST_NEXT_TOKEN)),
     Route("GET", "/api/v1/jobs/{task_id}", "JobsFunction", "get_job", "A job of any operation", "Jobs",
           {200: json_answer("The job.", "Job"), **_TASK_ERRORS}, path_params=(TASK_ID,)),
+    Route("DELETE", "/api/v1/jobs/{task_id}", "JobsFunction", "cancel_job", "Cancel a pending or processing job",
+          "Jobs",
+          {202: json_answer("Cancelled: the job, now `cancelled`. A worker that picks it up does nothing; a running "
+                            "DashScope task is cancelled upstream where DashScope allows it, else its result is "
+                            "discarded.", "Job"),
+           **errors(400, 404, 409, _400="task_id is not a UUID (bad_task_id).",
+                    _404="No such job of yours (task_not_found): another user's job is not found either.",
+                    _409="The job has finished already: completed, failed or cancelled (task_finished).")},
+          path_params=(TASK_ID,)),
     Route("GET", "/api/v1/health", "JobsFunction", "health", "Health check", "Service",
           {200: json_answer("Up.", "Health")}, public=True),
     Route("GET", "/api/v1/openapi.json", "JobsFunction", "openapi", "This document", "Service",
@@ -332,6 +390,53 @@ ROUTES: tuple[Route, ...] = (
           body=Body((JSON,), (UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_FILENAME, UPLOAD_CONTENT_TYPE, UPLOAD_SIZE),
                     required=("operation",))),
     *(_edit_route(operation) for operation in IMAGE_EDIT_OPERATIONS),
+    Route("POST", "/api/v1/api-keys", "ApiKeysFunction", "create_api_key", "Create an API key (shown once)",
+          "API keys", {201: json_answer("The key: keep it, it is not shown again.", "ApiKeyCreated"),
+                       **errors(400, _400="name missing or not a string of at most 100 characters (missing_field, "
+                                     "bad_parameter), or the user has 25 keys already (too_many_keys).")},
+          description="Send the key as `X-Api-Key: <key>` on any route instead of `Authorization: Bearer`; it acts as "
+                      "you, with your quotas. Only its SHA-256 is stored.",
+          body=Body((JSON,), (KEY_NAME,), required=("name",), closed=True)),
+    Route("GET", "/api/v1/api-keys", "ApiKeysFunction", "list_api_keys", "Your API keys (never the keys themselves)",
+          "API keys", {200: json_answer("Oldest first.", "ApiKeyList")}),
+    Route("DELETE", "/api/v1/api-keys/{key_id}", "ApiKeysFunction", "revoke_api_key", "Revoke an API key at once",
+          "API keys", {204: Answer("Revoked: the key is refused from the next request on."),
+                       **errors(400, 404, _400="key_id is not a UUID (bad_key_id).",
+                                _404="No such key of yours (key_not_found): another user's key is not found either.")},
+          path_params=(KEY_ID_PATH,)),
+)
+
+
+_REMOVEBG_HEADERS = {name: "remove.bg's answer header (docs/api.md, Coming from remove.bg)." for name in (
+    "X-Type", "X-Width", "X-Height", "X-Credits-Charged", "X-Foreground-Top", "X-Foreground-Left",
+    "X-Foreground-Width", "X-Foreground-Height", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")}
+_REMOVEBG_ERRORS = {
+    400: Answer("Bad input (remove.bg's codes: missing_source, multiple_sources, invalid_format, invalid_roi, ...).",
+                {JSON: "RemoveBgErrors"}),
+    402: Answer("Today's quota is spent (JobsPerDay): insufficient_credits.", {JSON: "RemoveBgErrors"}),
+    403: Answer("Missing, unknown or revoked key or token: auth_failed.", {JSON: "RemoveBgErrors"}),
+    429: Answer("Rate limited (SubmitsPerMinute).", {JSON: "RemoveBgErrors"}, RETRY_AFTER),
+    503: Answer("A backing service failed.", {JSON: "RemoveBgErrors"}, RETRY_AFTER),
+}
+ROUTES = ROUTES + (
+    Route("POST", "/v1.0/removebg", "RemoveBgCompatFunction", "removebg", "Remove the background (remove.bg's API)",
+          "remove.bg compatible",
+          {200: Answer("The image (or, with Accept: application/json, its base64 in data.result_b64).",
+                       {"image/png": {"type": "string", "format": "binary"},
+                        "image/jpeg": {"type": "string", "format": "binary"},
+                        "image/webp": {"type": "string", "format": "binary"},
+                        "application/zip": {"type": "string", "format": "binary"},
+                        JSON: "RemoveBgResult"}, _REMOVEBG_HEADERS),
+           **_REMOVEBG_ERRORS},
+          description="remove.bg's POST /v1.0/removebg, synchronous: authenticate with X-Api-Key (or Authorization: "
+                      "Bearer). Exactly one of image_file (multipart), image_file_b64 or image_url.",
+          body=Body((JSON, FORM, MULTIPART), REMOVEBG_FIELDS,
+                    (FileField("image_file", "The image (multipart only)."),
+                     FileField("bg_image_file", "A background image (multipart only).")))),
+    Route("GET", "/v1.0/account", "RemoveBgCompatFunction", "removebg_account", "Credits left (remove.bg's shape)",
+          "remove.bg compatible",
+          {200: Answer("What is left of today's quota, as remove.bg's credits.", {"application/json": "RemoveBgAccount"}),
+           403: _REMOVEBG_ERRORS[403], 503: _REMOVEBG_ERRORS[503]}),
 )
 
 ROUTES_BY_KEY: dict[str, Route] = {route.key: route for route in ROUTES}

@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 
-from imgapi.auth import users
+from imgapi.auth import api_keys, users
 from imgapi.core.errors import ApiError, Unauthorized
 from imgapi.core.observability import logger, metrics, tracer
-from imgapi.auth.tokens import verify_token
+from imgapi.auth.tokens import GENERATION_CLAIM, verify_token
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -59,14 +59,35 @@ def bearer_token(event) -> str | None:
     return token or None
 
 
+def api_key(event) -> str | None:
+    """The key from `X-Api-Key: imgapi_...` (API keys: auth/api_keys.py), if the request sends one."""
+    return ((event.headers or {}).get("x-api-key") or "").strip() or None
+
+
+def key_owner(key: str) -> str:
+    """The user an API key acts as (with that user's quotas and isolation), or Unauthorized."""
+    owner = api_keys.owner_of(key)
+    if owner is None or users.token_generation(owner) is None:
+        raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+    return owner
+
+
 def authenticate(event) -> str:
-    """The username a request acts as, or Unauthorized."""
+    """The username a request acts as, or Unauthorized. An X-Api-Key stands in for the bearer token."""
+    key = api_key(event)
+    if key is not None:
+        return key_owner(key)
     token = bearer_token(event)
     if not token:
         raise Unauthorized("a token is required: send 'Authorization: Bearer <token>' or '?token=<token>'", code="missing_token")
-    username = verify_token(token)["sub"]
-    if not users.user_exists(username):
+    claims = verify_token(token)
+    username = claims["sub"]
+    generation = users.token_generation(username)
+    if generation is None:
         raise Unauthorized("the token's user no longer exists", code="invalid_token")
+    # Bound to the account instance: a re-created user, a new password or "log out everywhere" revoke it.
+    if claims.get(GENERATION_CLAIM, "") != generation:
+        raise Unauthorized("the token has been revoked; log in again", code="token_revoked")
     return username
 
 

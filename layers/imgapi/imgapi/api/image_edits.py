@@ -25,7 +25,8 @@ from imgapi.jobs.submission import submit_job
 # A waiting request gives back this much of the function's time for answering.
 WAIT_MARGIN_SECONDS = 2.0
 # Seed clients read DashScope's task_status.
-SEED_TASK_STATUS = {lifecycle.PENDING: "PENDING", lifecycle.PROCESSING: "RUNNING", lifecycle.COMPLETED: "SUCCEEDED", lifecycle.FAILED: "FAILED"}
+SEED_TASK_STATUS = {lifecycle.PENDING: "PENDING", lifecycle.PROCESSING: "RUNNING", lifecycle.COMPLETED: "SUCCEEDED", lifecycle.FAILED: "FAILED",
+                   lifecycle.CANCELLED: "CANCELED"}
 
 
 def _engine(edit: ImageEdit, requested: str | None) -> str:

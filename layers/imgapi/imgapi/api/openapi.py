@@ -17,13 +17,15 @@ DESCRIPTION = (
     "Serverless image processing: background removal and enhancement (combo), background replacement, virtual "
     "try-on, outpainting and repair. Every submit is a job: answered at once with a task id, followed with "
     "GET /api/v1/jobs/{task_id}. Every route but login, health, this document and the playground needs a token: "
-    "`Authorization: Bearer <token>` or `?token=<token>`. Errors are `{\"error\", \"code\"}`."
+    "`Authorization: Bearer <token>` or `?token=<token>`, or an API key: `X-Api-Key: imgapi_...`. Errors are `{\"error\", \"code\"}`."
 )
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                "description": "A token from POST /api/v1/login, as `Authorization: Bearer <token>`."},
     "token": {"type": "apiKey", "in": "query", "name": "token",
               "description": "The same token as a query parameter, as the combo API's clients send it."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+               "description": "An API key from POST /api/v1/api-keys: acts as its owner, no login needed."},
 }
 
 
@@ -125,7 +127,7 @@ def _document_json(_models: tuple[str, ...], _default_model: str) -> str:
         "openapi": OPENAPI_VERSION,
         "info": {"title": "imgapi", "version": API_VERSION, "description": DESCRIPTION},
         "tags": [{"name": tag} for tag in tags],
-        "security": [{"bearer": []}, {"token": []}],
+        "security": [{"bearer": []}, {"token": []}, {"apiKey": []}],
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }, ensure_ascii=False)

@@ -9,6 +9,9 @@ Retry-After for the rate. The output options are core/output_spec's, the same as
 
 Why it is long: it is one route's whole contract (sources, options, answer headers, error mapping); the image work
 itself is in the engine.
+
+Why it is long: remove.bg's whole route (inputs, answer headers, its error shape) in one place, as its
+documentation reads.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,6 +34,29 @@ def _flag(name: str) -> bool:
 
 
 DASHSCOPE_DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
+# DashScope's regions and their base URLs (docs/dashscope.md): without a workspace, the region's shared host;
+# with DASHSCOPE_WORKSPACE_ID, the workspace endpoint the 2026 references recommend (Frankfurt has only that).
+DASHSCOPE_REGION_URLS = {
+    "cn-beijing": "https://dashscope.aliyuncs.com/api/v1",
+    "ap-southeast-1": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "us-east-1": "https://dashscope-us.aliyuncs.com/api/v1",
+    "eu-central-1": "",
+}
+DASHSCOPE_WORKSPACE_URL = "https://{workspace}.{region}.maas.aliyuncs.com/api/v1"
+
+
+def _dashscope_base_url(region: str, workspace: str) -> str:
+    """DASHSCOPE_BASE_URL as given ({WorkspaceId} in it replaced), else the region's (workspace) endpoint."""
+    given = os.environ.get("DASHSCOPE_BASE_URL", "").strip()
+    if given:
+        if "{WorkspaceId}" in given and not workspace:
+            raise RuntimeError("DASHSCOPE_BASE_URL holds {WorkspaceId}: set DASHSCOPE_WORKSPACE_ID too")
+        return given.replace("{WorkspaceId}", workspace).rstrip("/")
+    if workspace and region != "us-east-1":
+        return DASHSCOPE_WORKSPACE_URL.format(workspace=workspace, region=region)
+    if not DASHSCOPE_REGION_URLS[region]:
+        raise RuntimeError(f"DashScope's region {region} is reached through a workspace: set DASHSCOPE_WORKSPACE_ID")
+    return DASHSCOPE_REGION_URLS[region]
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,8 @@ class DashScopeSettings:
     task_deadline_seconds: float  # from submit to a terminal state, whatever happens
     slot_retry_seconds: float  # a job that finds no free slot comes back after about this long
     max_queue_seconds: float  # ... and fails when it has waited this long in all
+    region: str = "cn-beijing"  # DASHSCOPE_REGION: which models exist there (dashscope/models.py)
+    workspace_id: str = ""  # DASHSCOPE_WORKSPACE_ID: the workspace endpoint of the region
 
     @classmethod
     def from_env(cls) -> "DashScopeSettings":
@@ -66,8 +92,16 @@ class DashScopeSettings:
             if not number.strip().isdigit():
                 raise RuntimeError(f"DASHSCOPE_MAX_IN_FLIGHT must look like 'model=2,other=1', got {item!r}")
             limits[model.strip()] = int(number)
+        region = os.environ.get("DASHSCOPE_REGION", "").strip() or "cn-beijing"
+        if region not in DASHSCOPE_REGION_URLS:
+            raise RuntimeError(f"DASHSCOPE_REGION must be one of {', '.join(DASHSCOPE_REGION_URLS)}, got {region!r}")
+        workspace = os.environ.get("DASHSCOPE_WORKSPACE_ID", "").strip()
+        if workspace and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", workspace):
+            raise RuntimeError(f"DASHSCOPE_WORKSPACE_ID must be a workspace id (letters, digits, -), got {workspace!r}")
         return cls(
-            base_url=(os.environ.get("DASHSCOPE_BASE_URL") or DASHSCOPE_DEFAULT_BASE_URL).rstrip("/"),
+            base_url=_dashscope_base_url(region, workspace),
+            region=region,
+            workspace_id=workspace,
             api_key_secret_arn=os.environ.get("DASHSCOPE_API_KEY_SECRET_ARN", ""),
             queue_url=os.environ.get("DASHSCOPE_QUEUE_URL", ""),
             slots_table=os.environ.get("DASHSCOPE_SLOTS_TABLE", ""),
@@ -94,6 +128,7 @@ class Settings:
     jobs_table: str
     users_table: str
     configs_table: str
+    api_keys_table: str
     bucket: str
     image_queue_url: str
     jwt_secret_id: str
@@ -103,6 +138,7 @@ class Settings:
     max_output_edge: int
     rembg_models: tuple[str, ...]
     default_rembg_model: str
+    fix_sr_model: str
     max_receive_count: int
     presign_ttl_seconds: int
     upload_url_ttl_seconds: int
@@ -122,6 +158,7 @@ class Settings:
             jobs_table=os.environ.get("JOBS_TABLE", ""),
             users_table=os.environ.get("USERS_TABLE", ""),
             configs_table=os.environ.get("CONFIGS_TABLE", ""),
+            api_keys_table=os.environ.get("API_KEYS_TABLE", ""),
             bucket=os.environ.get("BUCKET_NAME", ""),
             image_queue_url=os.environ.get("IMAGE_QUEUE_URL", ""),
             jwt_secret_id=os.environ.get("JWT_SECRET_ARN", ""),
@@ -131,6 +168,8 @@ class Settings:
             max_output_edge=_int("MAX_OUTPUT_EDGE", 4096),
             rembg_models=models,
             default_rembg_model=os.environ.get("DEFAULT_REMBG_MODEL", models[0] if models else "u2net"),
+            # The local fix's enlargement: a network of engine/super_resolution.MODELS, or "classical".
+            fix_sr_model=os.environ.get("FIX_SR_MODEL") or "REALESRGAN_ANIMAVIDEOV3_UP4X",
             # Must equal the queue's RedrivePolicy maxReceiveCount: the last delivery fails the job.
             max_receive_count=_int("MAX_RECEIVE_COUNT", 3),
             presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),

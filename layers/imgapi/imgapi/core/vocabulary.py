@@ -12,7 +12,7 @@ IMAGE_EDIT_OPERATIONS = ("change_bg", "change_cloth", "expand", "fix", "remove_b
 OPERATIONS = tuple(dict.fromkeys(UPLOAD_OPERATIONS + IMAGE_EDIT_OPERATIONS))
 # image_input.SUPPORTED_FORMATS' types (a test holds them equal): named here so that functions which never read an
 # image do not import Pillow to publish them.
-IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/avif")
 
 MAX_URL_CHARS = 2048
 MAX_PROMPT_CHARS = 800  # DashScope's limit on prompts

@@ -10,6 +10,9 @@ wan2.7-image): the output takes the aspect ratio of the LAST input image, so the
 keep (the subject of change_bg, the person of change_cloth) goes last; expand and fix send an explicit `size` (the
 grown canvas, the enlarged image) fitted into the model's limits; `n` is clamped to what the model makes per
 request (1 when a qwen `size` is sent).
+
+Why it is long: every model family's request builder sits beside the others, so that their differences
+(where the shape-giving image goes, size, n) can be read side by side.
 """
 from __future__ import annotations
 

@@ -11,6 +11,11 @@ bad key fail the job at once with DashScope's code and message; 429 and 5xx are 
 and lists the others under `failures`. Anything else (S3, DynamoDB) is retried by SQS; the last delivery
 fails the job.
 
+No double billing: a request that may have reached DashScope unanswered (timeout, reset) is never sent again;
+the job fails with dashscope_call_uncertain / dashscope_submit_uncertain, which is safe to submit again. The job
+records that a request is on its way before it is sent, so a delivery after a crash mid-request does the same;
+the images of a synchronous answer are recorded at once, so a redelivery copies them instead of calling again.
+
 Why it is long: one message's whole run (slot, claim, submit or follow, copy, finish) reads as one story; its parts
 share the job's state and the deadline.
 """
@@ -23,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from imgapi.dashscope import slots as dashscope_slots
+from imgapi.dashscope.cancel import JobCancelled, stop_if_cancelled
 
 from imgapi.jobs import lifecycle
 
@@ -30,13 +36,14 @@ from imgapi.core import storage
 from imgapi.dashscope.client import (
     Clock, DashScopeClient, DashScopeError, DeadlineExceeded, PollSchedule, RetryPolicy, client_from_settings,
 )
-from imgapi.dashscope.models import ModelChoice, build_request, choose_model, result_entries
+from imgapi.dashscope.models import ModelChoice, build_request, choose_model, requested_n, result_entries
 from imgapi.core.errors import JobFailure
 from imgapi.jobs.job_queue import message_fields, send_job
 from imgapi.jobs.job_runs import run_to_end
 from imgapi.core.observability import job_metric, logger
 from imgapi.jobs.operations import IMAGE_EDITS
 from imgapi.core.records import epoch_of
+from imgapi.engine.image_input import inspect_image
 from imgapi.engine.remote_images import ImageUnavailable, download_image
 from imgapi.core.settings import DashScopeSettings, get_settings
 
@@ -46,6 +53,8 @@ DEFAULT_TIME_LEFT_SECONDS = 300
 INPUT_URL_TTL_SECONDS = 3600  # presigned links to uploaded inputs: DashScope fetches them while the task runs
 RESULT_MAX_BYTES = 50 * 1024 * 1024
 RESULT_MAX_PIXELS = 100_000_000
+INPUT_MAX_BYTES = 50 * 1024 * 1024
+INPUT_MAX_PIXELS = 100_000_000
 
 # Tests substitute a virtual clock, so backoff ladders and deadlines run in no time.
 clock: Clock = Clock()
@@ -73,9 +82,13 @@ class _Run:
         self.task_id = job["task_id"]
         earlier: dict[str, Any] = dict(job.get("dashscope") or {})
         # A task an earlier delivery submitted (to the same model) is followed, not submitted again.
-        self.resumable = bool(earlier.get("task_id")) and earlier.get("model") == choice.model and \
+        same_model = earlier.get("model") == choice.model
+        self.resumable = same_model and (bool(earlier.get("task_id")) or bool(earlier.get("entries"))) and \
             earlier.get("task_status") not in ("FAILED", "CANCELED", "UNKNOWN")
-        self.info = {**earlier, "model": choice.model} if self.resumable else {"model": choice.model}
+        # An earlier delivery sent the request and stopped (crashed, timed out) before any answer was recorded.
+        self.sending_unanswered = same_model and bool(earlier.get("sending_by_attempt")) and not self.resumable
+        self.info = {**earlier, "model": choice.model} if self.resumable or self.sending_unanswered \
+            else {"model": choice.model}
         self.upstream_running = False
 
     def save(self, **changes: Any) -> None:
@@ -111,13 +124,45 @@ def input_urls(job: dict) -> dict[str, str]:
     return urls
 
 
+def input_sizes(job: dict, choice: ModelChoice) -> dict[str, tuple[int, int]]:
+    """(width, height) of the base image, where the request's `size` is worked out from it (expand, fix)."""
+    if not choice.needs_input_size:
+        return {}
+    params, uploads = job["params"], job["params"].get("uploads") or {}
+    if "base_image_url" in uploads:
+        info = inspect_image(storage.get_object(uploads["base_image_url"]), max_bytes=INPUT_MAX_BYTES,
+                             max_pixels=INPUT_MAX_PIXELS)
+    else:
+        try:
+            _, info = download_image(params["base_image_url"], what="base_image_url", max_bytes=INPUT_MAX_BYTES,
+                                     max_pixels=INPUT_MAX_PIXELS)
+        except ImageUnavailable as exc:
+            raise JobFailure(f"{exc}; {choice.model} needs the image's size to ask for the right output size. Try "
+                             "again later", code="input_unavailable") from exc
+    return {"base_image_url": (info.width, info.height)}
+
+
+def _uncertain(error: DashScopeError, choice: ModelChoice) -> JobFailure:
+    """A request that may have reached DashScope without an answer: it is not sent again (it may be billed)."""
+    if choice.family.asynchronous:
+        return JobFailure(f"DashScope did not confirm the task ({error.code}: {error.message}); it may have been "
+                          "created, so it is not submitted again (that could pay twice). Submit the job again to "
+                          "retry", code="dashscope_submit_uncertain")
+    return JobFailure(f"DashScope did not answer the {choice.model} call ({error.code}: {error.message}); it may "
+                      "still have made the image, so the call is not repeated (that could pay twice). Submit the job "
+                      "again to retry", code="dashscope_call_uncertain")
+
+
 def failure_for(error: DashScopeError, choice: ModelChoice, attempts: int) -> JobFailure:
     """What a person should be told when DashScope answers with an error."""
     detail = f"{error.code}: {error.message}"
+    if error.sent:
+        return _uncertain(error, choice)
     if error.status == 401:
         return JobFailure(f"DashScope refused the API key ({detail}); check DASHSCOPE_API_KEY (deployed: the secret "
                           f"named by the stack parameter DashScopeApiKeySecretArn) and that the key belongs to the "
-                          f"region of DASHSCOPE_BASE_URL ({get_settings().dashscope.base_url})", code=error.code)
+                          f"region of DASHSCOPE_BASE_URL ({get_settings().dashscope.base_url}, region "
+                          f"{get_settings().dashscope.region})", code=error.code)
     if (error.status == 404 and error.code == "ModelNotFound") or \
             (error.status == 400 and "model not exist" in error.message.lower()):
         return choice.retired(detail)
@@ -139,7 +184,8 @@ def _run_task(run: _Run, client: DashScopeClient, settings: DashScopeSettings) -
     """Submit the task (unless an earlier delivery did) and follow it to its end; its last answer."""
     choice = run.choice
     if not run.resumable:
-        body = build_request(choice, run.job["params"], input_urls(run.job))
+        body = _body(run)
+        run.save(sending_by_attempt=run.attempt)
         submitted = client.submit(choice.family.path, body, deadline=run.deadline)
         run.save(task_id=submitted["output"]["task_id"], request_id=submitted.get("request_id"),
                  task_status=submitted["output"].get("task_status") or "PENDING", submitted_by_attempt=run.attempt)
@@ -148,7 +194,8 @@ def _run_task(run: _Run, client: DashScopeClient, settings: DashScopeSettings) -
         logger.info("following the DashScope task an earlier delivery submitted", extra={"dashscope_task_id": run.info["task_id"]})
     run.upstream_running = True
     answer = client.follow(run.info["task_id"], deadline=run.deadline, schedule=_poll_schedule(settings),
-                           on_poll=run.on_poll)
+                           on_poll=lambda answer: (run.on_poll(answer),  # and stop once the owner cancels the job
+                                                   stop_if_cancelled(run.task_id, run.info.get("task_id"), client)))
     run.upstream_running = False
     output = answer.get("output") or {}
     run.save(task_status=output.get("task_status"), submit_time=output.get("submit_time"),
@@ -169,11 +216,23 @@ def _run_task(run: _Run, client: DashScopeClient, settings: DashScopeSettings) -
     return answer
 
 
+def _body(run: _Run) -> dict:
+    """The request, `n` clamped to what the model makes per request (said on the job when it was)."""
+    body = build_request(run.choice, run.job["params"], input_urls(run.job), input_sizes(run.job, run.choice))
+    asked, sent = int(run.job["params"].get("n") or 1), requested_n(body)
+    if asked != sent and "n" in run.job["params"]:
+        run.info["note"] = f"n={asked} was asked for; {run.choice.model} makes {sent} per request here"
+    return body
+
+
 def _call(run: _Run, client: DashScopeClient) -> dict:
-    """A synchronous model: one call that returns the images."""
-    body = build_request(run.choice, run.job["params"], input_urls(run.job))
+    """A synchronous model: one call that returns the images. Its images are recorded at once, so a redelivery
+    copies them rather than calling (and paying) again."""
+    body = _body(run)
+    run.save(sending_by_attempt=run.attempt)
     answer = client.call(run.choice.family.path, body, deadline=run.deadline)
-    run.save(request_id=answer.get("request_id"), task_status="SUCCEEDED", usage=answer.get("usage"))
+    run.save(request_id=answer.get("request_id"), task_status="SUCCEEDED", usage=answer.get("usage"),
+             entries=result_entries(run.choice, answer))
     return answer
 
 
@@ -182,6 +241,11 @@ def _download(url: str, index: int, policy: RetryPolicy) -> tuple[bytes, Any]:
         try:
             return download_image(url, what=f"DashScope's result image {index}", max_bytes=RESULT_MAX_BYTES,
                                   max_pixels=RESULT_MAX_PIXELS)
+        except JobFailure as failure:  # refused (an expired link: 403), gone, or not an image: never stored
+            if failure.code.startswith("url_"):
+                raise  # a link our own rules refuse (a private address): not DashScope's doing
+            raise JobFailure(f"{failure.reason} (DashScope's result links expire 24 hours after the task ends); "
+                             "submit the job again", code="dashscope_result_unavailable") from failure
         except ImageUnavailable:
             if attempt >= policy.attempts:
                 raise  # SQS delivers the message again; that delivery follows the same task and copies again
@@ -213,7 +277,15 @@ def _run(run: _Run, settings: DashScopeSettings) -> tuple[list[dict], list[dict]
     if client is None:
         raise JobFailure("DashScope is not configured: set DASHSCOPE_API_KEY (deployed: the stack parameter "
                          "DashScopeApiKeySecretArn)", code="engine_unavailable")
+    earlier = run.info
     try:
+        if not run.choice.family.asynchronous and run.resumable and run.info.get("entries"):
+            # An earlier delivery's call succeeded (then copying failed): copy its images, do not call again.
+            return copy_results(run.job, list(run.info["entries"]), client.retry)
+        if run.sending_unanswered:
+            raise _uncertain(DashScopeError(None, "NoAnswer", f"an earlier delivery (attempt "
+                                            f"{earlier.get('sending_by_attempt')}) sent the request and stopped before "
+                                            "its answer came", sent=True), run.choice)
         answer = _run_task(run, client, settings) if run.choice.family.asynchronous else _call(run, client)
     except DashScopeError as error:
         if error.request_id and not run.info.get("request_id"):
@@ -244,7 +316,12 @@ def _process(job: dict, attempt: int, receives: int, choice: ModelChoice, deadli
     run = _Run(job, attempt, choice, deadline)
 
     def work() -> list[dict]:
-        results, failures = _run(run, get_settings().dashscope)
+        try:
+            results, failures = _run(run, get_settings().dashscope)
+        except JobCancelled as cancelled:  # the job is cancelled already: this only ends the run (and keeps the
+            # slot while the task may still run upstream)
+            raise (JobFailure if cancelled.upstream_cancelled else TaskAbandoned)(str(cancelled),
+                                                                                  code="cancelled") from cancelled
         if failures:  # partial success: the images that failed, and why
             lifecycle.record_details(job["task_id"], attempt, "failures", failures)
         return results

@@ -16,6 +16,9 @@ for the worker reading what is in the bucket, so an object placed there by other
 
 Pillow only (no numpy): the API's zip functions import this module. Why it is over 300 lines: the PNG stream check
 belongs with the other checks it completes.
+
+Why it is long: every accepted format's checks before decoding (sizes, pixel limits, bombs, HEIF
+headers) share one reading of the bytes; apart they would each re-read them.
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from imgapi.core.vocabulary import (
     OPERATIONS, SCALE_RANGE, UPLOAD_OPERATIONS,
 )
 
-JOB_STATUSES = (lifecycle.AWAITING_UPLOAD, lifecycle.PENDING, lifecycle.PROCESSING, lifecycle.COMPLETED, lifecycle.FAILED)
+JOB_STATUSES = (lifecycle.AWAITING_UPLOAD, lifecycle.PENDING, lifecycle.PROCESSING, lifecycle.COMPLETED, lifecycle.FAILED,
+                lifecycle.CANCELLED)
 MAX_WAIT_SECONDS = 25  # API Gateway gives up on a request after 30 s
 
 # -- path parameters -----------------------------------------------------------------------------------------------

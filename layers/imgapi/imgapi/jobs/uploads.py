@@ -36,13 +36,15 @@ from imgapi.jobs.job_queue import send_job
 from imgapi.jobs.job_views import status_url
 from imgapi.core.observability import job_metric, logger
 from imgapi.jobs.operations import image_operation_params
+from imgapi.jobs.submission import FINGERPRINT, check_replay, request_fingerprint
 from imgapi.core.records import is_condition_failure
 from imgapi.core.settings import get_settings
 from imgapi.core.vocabulary import IMAGE_CONTENT_TYPES
 
 INCOMING_PREFIX = "incoming/"
 ENGINE = "local"  # the operations that take one uploaded image run on the image worker
-_EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+_EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+               ".heic": "image/heic", ".heif": "image/heic", ".avif": "image/avif"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 100
 
@@ -136,18 +138,21 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
                                  code="submit_failed") from exc
+    fingerprint = request_fingerprint(operation, ENGINE, {**params, "size": body.get("size")}, {}) if idempotency_key else None
     if existing is not None:
-        return False, _answer(lifecycle.expire_abandoned_upload(existing))
+        return False, _answer(lifecycle.expire_abandoned_upload(check_replay(existing, fingerprint)))
     key = incoming_key(owner, task_id, filename)
     charge = quotas.admit_job(owner)
     try:
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=ENGINE, params=params,
                               input_key=None, status=lifecycle.AWAITING_UPLOAD,
-                              extra={"upload_key": key, "upload_expires_at": int(time.time()) + settings.upload_url_ttl_seconds})
+                              extra={"upload_key": key, "upload_expires_at": int(time.time()) + settings.upload_url_ttl_seconds,
+                                     **({FINGERPRINT: fingerprint} if fingerprint else {})})
     except (ClientError, BotoCoreError) as exc:
         quotas.refund(charge)
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
-            return False, _answer(lifecycle.get_job(task_id))  # the same request, retried while the first was answered
+            # the same request, retried while the first was answered (or another one under the same key: 422)
+            return False, _answer(check_replay(lifecycle.get_job(task_id), fingerprint))
         _forget(task_id)
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
                                  code="submit_failed") from exc

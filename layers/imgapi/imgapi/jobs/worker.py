@@ -89,7 +89,9 @@ def _run_expand(job: dict, data: bytes) -> ImageOutput:
 
 
 def _run_fix(job: dict, data: bytes) -> ImageOutput:
-    return run_fix(data, int(job["params"]["upscale_factor"]), max_edge=get_settings().max_output_edge)
+    settings = get_settings()
+    return run_fix(data, int(job["params"]["upscale_factor"]), max_edge=settings.max_output_edge,
+                   sr_model=settings.fix_sr_model)
 
 
 OPERATIONS = {"combo": _run_combo, "remove_bg": _run_remove_bg, "change_bg": _run_change_bg, "expand": _run_expand,
@@ -105,6 +107,8 @@ def run_job(job: dict) -> list[dict]:
     key = f"{prefix}.{output.extension}" if prefix else storage.result_key(job["owner"], job["task_id"], output.extension)
     storage.put_object(key, output.data, output.content_type)
     result = {"key": key, **output.describe()}
+    if output.enhancer:
+        result["enhancer"] = output.enhancer  # which enlargement ran: a job never changes quality silently
     if job["operation"] in IMAGE_EDITS:
         result["index"] = 0  # the first API's results list, as DashScope's jobs have it
     return [result]
