@@ -47,6 +47,7 @@ soak: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/sam validate --lint
+	$(BIN)/lint-imports --config .importlinter --no-cache
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache

@@ -13,8 +13,8 @@ import time
 
 
 def _ours(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, int]]:
-    from imgapi.pipeline import run_combo
-    from imgapi.removal_configs import RemovalConfig
+    from imgapi.engine.pipeline import run_combo
+    from imgapi.jobs.removal_configs import RemovalConfig
 
     config = RemovalConfig(model="u2net")
     timings: dict[str, float] = {}

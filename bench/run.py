@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgapi.enhance_levels import LEVELS
+from imgapi.engine.enhance_levels import LEVELS
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench-results"
@@ -42,7 +42,7 @@ def _case(spec: dict, home: Path) -> dict:
 def _bare_inference(model: Path) -> float:
     import onnxruntime as ort
 
-    from imgapi.cutout import cpu_count
+    from imgapi.engine.cutout import cpu_count
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_count()
@@ -111,11 +111,11 @@ def _api_latency(home: Path, calls: int = 300) -> dict:
         # Submits were measured with the workers running the jobs alongside, as they do in this one
         # process; status is measured once they are done, as the API alone (in AWS the workers are
         # other Lambdas, not threads competing for this process's GIL).
-        from imgapi import jobs
+        from imgapi.jobs import lifecycle
 
         drain_started = time.perf_counter()
         while time.perf_counter() - drain_started < 300:
-            if all(jobs.get_job(t)["status"] in ("completed", "failed") for t in task_ids[-20:]):
+            if all(lifecycle.get_job(t)["status"] in ("completed", "failed") for t in task_ids[-20:]):
                 break
             time.sleep(0.5)
         drained = time.perf_counter() - drain_started
@@ -188,6 +188,8 @@ def main() -> int:
                           env=_env(homes["u2net"]), capture_output=True, text=True, timeout=600)
     report["cold_start"] = json.loads(cold.stdout.strip().splitlines()[-1])
     report["api"] = _api_latency(tiny_home)
+    from bench import fix_sr
+    report["fix"] = fix_sr.run()
     report["elapsed_s"] = time.perf_counter() - started
     _print_table(report, bare)
     (WORK / "bench.json").write_text(json.dumps(report, indent=2))
@@ -196,6 +198,8 @@ def main() -> int:
 
 
 def _print_table(report: dict, bare: float) -> None:
+    from bench import fix_sr
+
     stages = ["decode", "prepare", "inference", "mask", "composite", "enhance", "encode"]
     print("\nCombo job, U2-Net-architecture model (44 M parameters), seconds (median); S3 = put+get+put on moto")
     print(f"{'image':22s} {'level':7s} " + " ".join(f"{s[:8]:>8s}" for s in stages)
@@ -239,6 +243,8 @@ def _print_table(report: dict, bare: float) -> None:
     print(f"\nU2-Net-p-shaped model: bare inference {report['models']['u2netp']['bare_inference_s']:.3f} s; combo 1024 medium "
           f"{small['stages']['total']:.3f} s, {small['peak_rss_mb']:.0f} MB")
     report["targets"] = [{"target": n, "figure": f, "met": ok} for n, f, ok in rows]
+    fix_sr.print_report(report["fix"])
+    report["targets"] += report["fix"]["targets"]
 
 
 if __name__ == "__main__":

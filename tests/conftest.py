@@ -19,9 +19,11 @@ os.environ.update({
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from imgapi import aws, cutout, passwords, users  # noqa: E402
-from imgapi.settings import get_settings  # noqa: E402
-from imgapi.tokens import issue_token  # noqa: E402
+from imgapi.auth import passwords, users  # noqa: E402
+from imgapi.auth.tokens import issue_token  # noqa: E402
+from imgapi.core import aws  # noqa: E402
+from imgapi.core.settings import get_settings  # noqa: E402
+from imgapi.engine import cutout  # noqa: E402
 from imgapi_local.api_gateway import LocalHttpApi  # noqa: E402
 from imgapi_local.provision import provision, reset_caches  # noqa: E402
 from tests.support.in_memory_aws import in_memory_aws, share_botocore_models  # noqa: E402

@@ -1,7 +1,7 @@
 """POST /api/v1/upscale/combo: queue a remove-background-then-enhance job for an uploaded image."""
-from imgapi import combo
-from imgapi.api_routes import Request, route
-from imgapi.http_api import create_resolver, json_response, lambda_entry
+from imgapi.api import combo
+from imgapi.api.routes import Request, route
+from imgapi.api.http_api import create_resolver, json_response, lambda_entry
 
 app = create_resolver()
 

@@ -1,11 +1,11 @@
 """Saved background-removal configurations: create, list, read, delete (owner only). Routes are registered through
-the API contract (api_routes), which authenticates and checks config_id."""
+the API contract (api.routes), which authenticates and checks config_id."""
 from aws_lambda_powertools.event_handler import Response
 
-from imgapi import removal_configs
-from imgapi.api_routes import Request, route
-from imgapi.http_api import create_resolver, json_response, lambda_entry
-from imgapi.request_body import parse_json, raw_body
+from imgapi.jobs import removal_configs
+from imgapi.api.routes import Request, route
+from imgapi.api.http_api import create_resolver, json_response, lambda_entry
+from imgapi.core.request_body import parse_json, raw_body
 
 app = create_resolver()
 

@@ -1,5 +1,5 @@
 """The DashScope worker (zip): runs queued change_bg, change_cloth, expand and fix jobs on DashScope."""
-from imgapi.batch import sqs_batch_entry
-from imgapi.dashscope_worker import handle_record
+from imgapi.core.batch import sqs_batch_entry
+from imgapi.dashscope.worker import handle_record
 
 handler = sqs_batch_entry(handle_record)

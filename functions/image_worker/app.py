@@ -1,5 +1,5 @@
 """The image worker (container image): runs queued combo, remove_bg and local change_bg, expand and fix jobs."""
-from imgapi.batch import sqs_batch_entry
-from imgapi.worker import handle_record
+from imgapi.core.batch import sqs_batch_entry
+from imgapi.jobs.worker import handle_record
 
 handler = sqs_batch_entry(handle_record)

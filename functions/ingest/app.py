@@ -5,8 +5,8 @@ from functools import lru_cache
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 
-from imgapi.ingest import ingest_object
-from imgapi.observability import logger, metrics, tracer
+from imgapi.jobs.ingest import ingest_object
+from imgapi.core.observability import logger, metrics, tracer
 
 # S3 may deliver an event more than once; the same bucket, key and sequencer is the same upload.
 config = IdempotencyConfig(event_key_jmespath="[s3.bucket.name, s3.object.key, s3.object.sequencer]",

@@ -1,11 +1,15 @@
 """Following jobs: any job (GET /api/v1/jobs/{task_id}) and the list of one's jobs; the combo status and result
-routes; the health check and the OpenAPI document. Routes are registered through the API contract (api_routes)."""
+routes; the health check and the OpenAPI document. Routes are registered through the API contract (api.routes)."""
 from aws_lambda_powertools.event_handler import Response
 
-from imgapi import combo, job_views, openapi
-from imgapi.api_routes import Request, route
-from imgapi.http_api import create_resolver, json_response, lambda_entry
-from imgapi.jobs import get_owned_job
+from imgapi.api import combo
+
+from imgapi.jobs import job_views
+
+from imgapi.api import openapi
+from imgapi.api.routes import Request, route
+from imgapi.api.http_api import create_resolver, json_response, lambda_entry
+from imgapi.jobs.lifecycle import cancel_job as cancel_owned_job, get_owned_job
 
 app = create_resolver()
 
@@ -43,6 +47,11 @@ def list_jobs(request: Request):
 @route(app, "GET /api/v1/jobs/{task_id}")
 def get_job(request: Request):
     return json_response(200, job_views.job_view(get_owned_job(request.path["task_id"], request.owner)))
+
+
+@route(app, "DELETE /api/v1/jobs/{task_id}")
+def cancel_job(request: Request):
+    return json_response(202, job_views.job_view(cancel_owned_job(request.path["task_id"], request.owner)))
 
 
 handler = lambda_entry(app)

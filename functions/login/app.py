@@ -1,7 +1,7 @@
 """POST /api/v1/login: username and password in, a bearer token out."""
-from imgapi.api_routes import Request, route
-from imgapi.http_api import create_resolver, json_response, lambda_entry
-from imgapi.login import login
+from imgapi.api.routes import Request, route
+from imgapi.api.http_api import create_resolver, json_response, lambda_entry
+from imgapi.auth.login import login
 
 app = create_resolver()
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 
-from imgapi.http_api import create_resolver, lambda_entry
+from imgapi.api.http_api import create_resolver, lambda_entry
 
 STATIC = Path(__file__).resolve().parent / "static"
 SCRIPT_ROUTE = "/playground/app.js"

@@ -1,8 +1,8 @@
 """POST /api/v1/uploads: a presigned S3 POST for one image, however large; the upload itself starts the job."""
-from imgapi import uploads
-from imgapi.api_routes import Request, route
-from imgapi.http_api import create_resolver, json_response, lambda_entry
-from imgapi.request_body import idempotency_key, parse_json, raw_body
+from imgapi.jobs import uploads
+from imgapi.api.routes import Request, route
+from imgapi.api.http_api import create_resolver, json_response, lambda_entry
+from imgapi.core.request_body import idempotency_key, parse_json, raw_body
 
 app = create_resolver()
 

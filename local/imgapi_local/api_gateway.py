@@ -65,7 +65,9 @@ class LocalHttpApi:
         event = http_event(method, path, route_key=f"{route.method} {route.path}", path_parameters=params or None,
                            query=query, headers=headers, body=body)
         timeout = int(spec.properties.get("Timeout", 30))
-        result = self.pools[route.function](event, LambdaContext(route.function, timeout, int(spec.properties.get("MemorySize", 512))))
+        memory = spec.properties.get("MemorySize", 512)  # a !Ref to a parameter (an image function's) counts as 512
+        memory = int(memory) if isinstance(memory, (int, str)) else 512
+        result = self.pools[route.function](event, LambdaContext(route.function, timeout, memory))
         raw = result.get("body") or ""
         data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         out_headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}

@@ -1,4 +1,4 @@
-"""The `imgapi` command: run the worker's pipelines on local files, manage users, run the local stack."""
+"""The `imgapi` command: run the worker's pipelines on local files, manage users and API keys, run the local stack."""
 from __future__ import annotations
 
 import argparse
@@ -9,13 +9,13 @@ from pathlib import Path
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from imgapi.compose import run_change_bg
-    from imgapi.enhance_levels import LEVELS
-    from imgapi.errors import ApiError, JobFailure
-    from imgapi.outpaint import run_expand
-    from imgapi.pipeline import run_combo, run_fix, run_remove_bg
-    from imgapi.removal_configs import parse_config
-    from imgapi.settings import get_settings
+    from imgapi.engine.compose import run_change_bg
+    from imgapi.engine.enhance_levels import LEVELS
+    from imgapi.core.errors import ApiError, JobFailure
+    from imgapi.engine.outpaint import run_expand
+    from imgapi.engine.pipeline import run_combo, run_fix, run_remove_bg
+    from imgapi.jobs.removal_configs import parse_config
+    from imgapi.core.settings import get_settings
 
     settings = get_settings()
     try:
@@ -85,9 +85,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
     if not os.environ.get("USERS_TABLE"):
         print("imgapi: say which users table: --stack NAME (a deployed stack), --table NAME, or USERS_TABLE", file=sys.stderr)
         return 2
-    from imgapi import users
-    from imgapi.errors import ApiError
-    from imgapi.settings import get_settings
+    from imgapi.auth import users
+    from imgapi.core.errors import ApiError
+    from imgapi.core.settings import get_settings
 
     get_settings.cache_clear()  # the table was chosen just above
     try:
@@ -107,6 +107,36 @@ def _cmd_users(args: argparse.Namespace) -> int:
     except ApiError as exc:
         print(f"imgapi: {exc.message}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    """API keys over HTTP, as the logged-in user (`imgapi client login`, or IMGAPI_TOKEN)."""
+    from .client import Api, Failure, Http, saved_login
+
+    try:
+        url, token = saved_login(args.url)
+        api = Api(url, token, Http(attempts=args.retries))
+        if args.keys_command == "create":
+            created = api.call("POST", "/api/v1/api-keys", json={"name": args.name})
+            print(created["key"])  # alone on stdout: KEY=$(imgapi keys create NAME)
+            print(f"API key {created['name']!r} (id {created['id']}) created; it is shown only now: keep it. "
+                  f"Send it as 'X-Api-Key: <key>'.", file=sys.stderr)
+        elif args.keys_command == "list":
+            keys = api.call("GET", "/api/v1/api-keys")["keys"]
+            print(f"{'ID':<36}  {'PREFIX':<13}  {'CREATED':<24}  {'LAST USED':<24}  NAME")
+            for key in keys:
+                print(f"{key['id']:<36}  {key['prefix']:<13}  {key['created_at']:<24}  "
+                      f"{key['last_used_at'] or 'never':<24}  {key['name']}")
+        else:
+            response = api.http.request("DELETE", f"{api.url}/api/v1/api-keys/{args.id}",
+                                        headers={"Authorization": f"Bearer {api.token}"})
+            if response.status_code != 204:
+                raise Failure(f"{response.json().get('error', response.text)} (HTTP {response.status_code})")
+            print(f"API key {args.id} revoked")
+    except Failure as failure:
+        print(f"imgapi keys: {failure.message}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -148,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .client import add_parser as add_client_parser
 
     add_client_parser(commands)  # imgapi client login / run: the API over HTTP
+
+    keys = commands.add_parser("keys", help="create, list and revoke your API keys (as the user of `imgapi client login`)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="a new key, printed once on standard output")
+    create.add_argument("name", help="a name to recognise the key by, e.g. where it is used")
+    keys_sub.add_parser("list", help="your keys: id, prefix, when created and last used, name (never the keys)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("id", help="the key's id, as `keys list` shows it")
+    for sub in keys_sub.choices.values():
+        sub.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
+        sub.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
+    keys.set_defaults(func=_cmd_keys)
 
     dev = commands.add_parser("dev", help="serve the whole API on localhost over an in-process AWS")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -38,12 +38,12 @@ CREDENTIALS_ENV = "IMGAPI_CREDENTIALS"
 DEFAULT_URL = "http://127.0.0.1:8000"
 STATE_FILE = ".imgapi-batch.json"
 STATE_VERSION = 1
-# What counts as an image in a folder; the API says which of these it accepts (JPEG, PNG, WebP).
+# What counts as an image in a folder; the API says which of these it accepts (JPEG, PNG, WebP, HEIC, AVIF).
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
                  ".gif": "image/gif", ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff",
-                 ".heic": "image/heic", ".avif": "image/avif"}
-RESULT_EXTENSIONS = {"image/png": "png", "image/webp": "webp"}
-TERMINAL = ("completed", "failed")
+                 ".heic": "image/heic", ".heif": "image/heic", ".avif": "image/avif"}
+RESULT_EXTENSIONS = {"image/png": "png", "image/webp": "webp", "image/avif": "avif"}
+TERMINAL = ("completed", "failed", "cancelled")
 
 
 class Failure(Exception):
@@ -509,6 +509,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return report(items, batch.results, output)
 
 
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel jobs by task id (DELETE /api/v1/jobs/{task_id}); 1 when any could not be cancelled."""
+    url, token = saved_login(args.url)
+    api, refused = Api(url, token, Http(attempts=args.retries)), 0
+    for task_id in args.task_id:
+        try:
+            job = api.call("DELETE", f"/api/v1/jobs/{task_id}")
+            print(f"cancelled {task_id} ({job['operation']})")
+        except Failure as failure:
+            if not failure.final:
+                raise
+            print(f"not cancelled {task_id}: {failure.message}", file=sys.stderr)
+            refused += 1
+    return 1 if refused else 0
+
+
 def report(items: list[Item], results: dict[str, tuple[str, str]], output: Path) -> int:
     """One line per file on standard output, then the totals; 1 when any file failed (in this run or before)."""
     for item in items:
@@ -546,6 +562,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one job (default 900)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars: one line per file")
     run.set_defaults(func=_guarded(cmd_run))
+    cancel = sub.add_parser("cancel", help="cancel pending or processing jobs by their task id")
+    cancel.add_argument("task_id", nargs="+", help="a job's task id, as the API answered it")
+    cancel.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
+    cancel.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
+    cancel.set_defaults(func=_guarded(cmd_cancel))
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -65,6 +65,12 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent clients (the load tests) got connection
+    # resets. The kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
+
+
 class PortInUse(RuntimeError):
     pass
 
@@ -269,7 +275,7 @@ class LocalStack:
             self._moto.cors[bucket] = rules
 
     def _create_demo_user(self) -> None:
-        from imgapi import users
+        from imgapi.auth import users
 
         users.create_user(DEMO_USER, DEMO_PASSWORD)
 
@@ -465,14 +471,27 @@ class LocalStack:
             def log_message(self, *args: Any) -> None:  # one line per invocation is logged below instead
                 pass
 
+            def _refuse(self, status: int, message: str) -> None:
+                # Malformed or absurd framing: answered without reading a body, and the connection closed (what
+                # follows on it cannot be parsed safely).
+                self.close_connection = True
+                self._send(status, {"content-type": "application/json", "connection": "close"},
+                           json.dumps({"message": message}).encode())
+
             def _handle(self) -> None:
                 started = time.monotonic()
-                length = int(self.headers.get("content-length") or 0)
+                lengths = self.headers.get_all("content-length") or []
+                if len(set(lengths)) > 1 or any(not value.strip().isdigit() for value in lengths):
+                    return self._refuse(400, "Bad Request: Content-Length must be one non-negative integer")
+                if self.headers.get("transfer-encoding"):
+                    return self._refuse(400, "Bad Request: Transfer-Encoding is not supported; send Content-Length")
+                length = int(lengths[0]) if lengths else 0
                 if length > MAX_REQUEST_BYTES:
-                    self._send(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
-                    self.rfile.read(length)
-                    return
+                    return self._refuse(413, "Request Entity Too Large")
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the client closed the connection before sending what it announced
+                    self.close_connection = True
+                    return
                 parts = urlsplit(self.path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if self.command == "OPTIONS":
@@ -499,6 +518,8 @@ class LocalStack:
                 for key, value in headers.items():
                     if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                         self.send_header(key, value)
+                if self.close_connection:
+                    self.send_header("connection", "close")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -506,7 +527,7 @@ class LocalStack:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _handle
 
-        self._http = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._http = _Server((self.host, self.port), Handler)
         self.port = self._http.server_address[1]  # the one the system chose, when port was 0
         self._http.daemon_threads = True
         # A request's own error is answered and logged by the server; should the loop itself fail, it starts again.
@@ -522,7 +543,7 @@ def _model_lookup_note() -> str:
 
 
 def _dashscope_note() -> str:
-    from imgapi.settings import get_settings
+    from imgapi.core.settings import get_settings
 
     settings = get_settings().dashscope
     if settings.configured:

@@ -19,8 +19,8 @@ def reset_caches() -> None:
     pointing it at another AWS: the local stack and the tests' in-memory AWS both do."""
     from aws_lambda_powertools.utilities.parameters import clear_caches
 
-    from imgapi import aws
-    from imgapi.settings import get_settings
+    from imgapi.core import aws
+    from imgapi.core.settings import get_settings
 
     aws.reset()
     get_settings.cache_clear()

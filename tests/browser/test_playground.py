@@ -258,3 +258,27 @@ def test_a_phone_sized_screen_has_no_horizontal_scrolling(phone, local_stack):
     page.locator("#viewer").scroll_into_view_if_needed()
     screenshot(page, "11-phone-result")
     assert re.fullmatch(r"\d+×\d+ · .*", page.inner_text("#viewer-meta"))
+
+
+def test_a_running_job_can_be_cancelled_from_its_card(desktop, local_stack, fake_dashscope):
+    page, base_url = desktop, local_stack.url
+    log_in(page, base_url)
+    page.wait_for_selector("#app-view:not([hidden])")
+    pending_polls, fake_dashscope.pending_polls = fake_dashscope.pending_polls, 10_000  # the task stays PENDING
+    try:
+        page.check("#ops input[value=expand]")
+        page.select_option("#param-engine", "dashscope")
+        choose_file(page, "base_image", "slow.jpg", portrait_jpeg(120, 160), "image/jpeg")
+        page.click("#run")
+        card = page.locator("#jobs li.job[data-status=processing]", has_text="Expand")
+        card.wait_for(timeout=30_000)
+        card.locator(".job-cancel").click()
+        cancelled = page.locator("#jobs li.job[data-status=cancelled]", has_text="Expand")
+        cancelled.wait_for(timeout=10_000)
+        assert cancelled.locator(".chip").inner_text() == "Cancelled" and not cancelled.locator(".job-cancel").is_visible()
+        job = requests.get(f"{base_url}/api/v1/jobs/{cancelled.get_attribute('data-task-id')}",
+                           headers={"Authorization": f"Bearer {login(base_url)}"}, timeout=10).json()
+        assert job["status"] == "cancelled"
+        screenshot(page, "14-cancelled")
+    finally:
+        fake_dashscope.pending_polls = pending_polls

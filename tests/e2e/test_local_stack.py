@@ -11,8 +11,8 @@ import pytest
 import requests
 from PIL import Image
 
-from imgapi import users
-from imgapi.enhance_levels import LEVELS, output_size
+from imgapi.auth import users
+from imgapi.engine.enhance_levels import LEVELS, output_size
 from tests.e2e.conftest import aws_client, login, wait_for
 from tests.support.images import portrait_jpeg
 from tests.support.waiting import REAL_WORK_SECONDS
@@ -104,13 +104,14 @@ def test_binary_uploads_reach_the_handler_intact(base_url):
     token = login(base_url)
     data = portrait_jpeg(120, 90)
     task_id = submit(base_url, token, data, "light")
-    from imgapi import jobs, storage
+    from imgapi.jobs import lifecycle
+    from imgapi.core import storage
 
-    assert storage.get_object(jobs.get_job(task_id)["input_key"]) == data
+    assert storage.get_object(lifecycle.get_job(task_id)["input_key"]) == data
 
 
 def test_presigned_urls_point_at_the_local_aws_and_download(base_url, local_stack):
-    from imgapi import storage
+    from imgapi.core import storage
 
     storage.put_object("results/test_user/probe/result.png", b"\x89PNG probe", "image/png")
     url = storage.presigned_get_url("results/test_user/probe/result.png")
@@ -148,7 +149,7 @@ def test_users_command_manages_the_running_local_stack(base_url, local_stack, tm
 
 
 def test_an_s3_notification_drives_the_ingest_function_then_the_worker(local_stack):
-    from imgapi import storage
+    from imgapi.core import storage
 
     s3 = aws_client(local_stack, "s3")
     bucket = local_stack.stack.environment()["BUCKET_NAME"]

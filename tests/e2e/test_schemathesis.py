@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.transport.serialization import Binary
 
-from imgapi import openapi, users
+from imgapi.api import openapi
+
+from imgapi.auth import users
 from tests.e2e.conftest import login
 
 # Schemathesis's own strategies draw from `random`; Hypothesis warns about it, not about anything of ours.

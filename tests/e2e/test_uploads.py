@@ -20,8 +20,8 @@ import urllib3
 from PIL import Image
 from urllib3.filepost import encode_multipart_formdata
 
-from imgapi import jobs
-from imgapi.ingest import task_id_for
+from imgapi.jobs import lifecycle
+from imgapi.jobs.ingest import task_id_for
 from imgapi_local import client
 from tests.e2e.conftest import aws_client, login
 from tests.functional.test_ingest import s3_event
@@ -73,7 +73,7 @@ def test_a_7_mb_jpeg_posted_straight_to_s3_starts_a_job_that_completes(base_url)
     result = urllib3.request("GET", job["results"][0]["url"], timeout=30)
     image = Image.open(io.BytesIO(result.data))
     assert image.mode == "RGBA" and image.size == (1700, 1275)
-    assert jobs.get_job(answer["task_id"])["input"]["size_bytes"] == len(data)
+    assert lifecycle.get_job(answer["task_id"])["input"]["size_bytes"] == len(data)
 
 
 def test_an_oversize_upload_is_refused_by_the_s3_policy_and_starts_no_job(base_url, local_stack):
@@ -138,7 +138,7 @@ def test_the_same_notification_delivered_twice_makes_one_job(local_stack):
     def handled() -> bool:  # every notification taken off the queue (a message is deleted once handled)
         counts = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return not any(int(n) for n in counts.values()) and jobs.get_job(duplicate_task) is not None
+        return not any(int(n) for n in counts.values()) and lifecycle.get_job(duplicate_task) is not None
 
     deadline = time.monotonic() + REAL_WORK_SECONDS
     while not handled() and time.monotonic() < deadline:

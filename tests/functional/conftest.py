@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imgapi import dashscope_worker
-from imgapi.dashscope_client import Clock
-from imgapi.settings import get_settings
+from imgapi.dashscope import worker as dashscope_worker
+from imgapi.dashscope.client import Clock
+from imgapi.core.settings import get_settings
 from tests.support.fake_dashscope import FakeDashScope
 from tests.support.worker import drain, worker_handler
 

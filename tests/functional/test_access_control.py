@@ -15,9 +15,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from imgapi import dashscope_worker, jobs, tokens
-from imgapi.observability import logger as powertools_logger
-from imgapi.settings import get_settings
+from imgapi.dashscope import worker as dashscope_worker
+
+from imgapi.jobs import lifecycle
+
+from imgapi.auth import tokens
+from imgapi.core.observability import logger as powertools_logger
+from imgapi.core.settings import get_settings
 from imgapi_local.events import LambdaContext
 from imgapi_local.s3_post_policy import PolicyError, check_policy, decode_policy
 from imgapi_local.template import load_template
@@ -74,7 +78,7 @@ def test_another_users_job_is_403_on_every_route_and_an_unknown_one_404(api, ali
 def _completed_combo(api, token) -> str:
     task_id = _submit_combo(api, token, enhance_level="light")
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
     return task_id
 
 
@@ -102,7 +106,7 @@ def test_listing_shows_only_ones_own_jobs_whatever_the_filter(api, alice, bob, k
 
 def test_a_forged_next_token_naming_another_owner_lists_nothing_of_theirs(api, alice, bob, keyed):
     _job_of("combo", api, alice)
-    alice_job = jobs.get_job(_job_of("combo", api, alice))
+    alice_job = lifecycle.get_job(_job_of("combo", api, alice))
     forged = base64.urlsafe_b64encode(json.dumps(
         {"task_id": alice_job["task_id"], "owner": "alice", "created_at": alice_job["created_at"]}).encode()).decode()
     response = api.call("GET", "/api/v1/jobs", token=bob, query=f"next_token={forged.rstrip('=')}")
@@ -157,7 +161,7 @@ def test_a_sidecar_naming_another_users_config_fails_the_batch_job(api, alice, a
     put("inbox/combo/a.json", json.dumps({"config_id": alices_config}).encode(), "application/json")
     put("inbox/combo/a.jpg", portrait_jpeg(40, 50))
     (task_id,) = ingest_handler()(s3_event("inbox/combo/a.jpg"), LambdaContext("ingest"))["tasks"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["owner"] == "batch" and job["status"] == "failed" and job["error_code"] == "config_forbidden"
     assert _objects("results/") == []
 
@@ -242,7 +246,7 @@ def test_a_retried_upload_request_with_another_users_idempotency_key_gets_its_ow
 
 def test_inputs_handed_to_dashscope_are_the_owners_uploads_for_an_hour(api, alice, keyed):
     task_id = _job_of("image_edit", api, alice)
-    urls = dashscope_worker.input_urls(jobs.get_job(task_id))
+    urls = dashscope_worker.input_urls(lifecycle.get_job(task_id))
     key, query = _key_and_query(urls["person_image_url"])
     assert key == f"uploads/alice/{task_id}/person_image_url.png"
     assert int(query["X-Amz-Expires"]) == dashscope_worker.INPUT_URL_TTL_SECONDS == 3600
@@ -266,7 +270,7 @@ def captured_logs():
 
 
 def test_passwords_tokens_and_the_signing_key_never_reach_the_logs(api, stack, captured_logs):
-    from imgapi import users
+    from imgapi.auth import users
 
     password, wrong = "correct horse battery staple", "Tr0ub4dor&3-wrong"
     users.create_user("carol", password)

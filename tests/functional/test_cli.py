@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import users
-from imgapi.enhance_levels import LEVELS, output_size
-from imgapi.settings import get_settings
+from imgapi.auth import users
+from imgapi.engine.enhance_levels import LEVELS, output_size
+from imgapi.core.settings import get_settings
 from imgapi_local.cli import main
 from tests.support.images import portrait_jpeg, subject_mask
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi.outpaint import margins
+from imgapi.engine.outpaint import margins
 from imgapi_local.cli import main
 from tests.support.images import encode, portrait_array, portrait_jpeg
 

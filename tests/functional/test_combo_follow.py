@@ -4,8 +4,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from imgapi import jobs, storage
-from imgapi.settings import get_settings
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
+from imgapi.core.settings import get_settings
 from tests.support.images import portrait_png
 from tests.support.worker import deliver
 
@@ -39,7 +41,7 @@ def test_another_users_task_is_403_and_an_unknown_one_404(api, alice, bob, route
     deliver(get_settings().image_queue_url)
     assert api.call("GET", f"/api/v1/upscale/{route}/{task_id}", token=bob).status == 403
     assert api.call("GET", f"/api/v1/upscale/{route}/{task_id}", token=alice).status == 200
-    missing = api.call("GET", f"/api/v1/upscale/{route}/{jobs.new_task_id()}", token=alice)
+    missing = api.call("GET", f"/api/v1/upscale/{route}/{lifecycle.new_task_id()}", token=alice)
     assert missing.status == 404 and missing.json()["code"] == "task_not_found"
 
 
@@ -52,7 +54,7 @@ def test_a_result_too_large_for_a_lambda_response_redirects_to_a_presigned_url(a
     assert response.status == 307
     url = response.headers["location"]
     assert f"results/alice/{task_id}/result.png" in url and "X-Amz-Signature=" in url and "X-Amz-Expires=900" in url
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert storage.get_object(job["results"][0]["key"])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -61,6 +63,6 @@ def test_result_is_returned_inline_as_png_bytes(api, alice):
     deliver(get_settings().image_queue_url)
     response = api.call("GET", f"/api/v1/upscale/result/{task_id}", token=alice)
     assert response.status == 200 and response.body[:8] == b"\x89PNG\r\n\x1a\n"
-    key = jobs.get_job(task_id)["results"][0]["key"]
+    key = lifecycle.get_job(task_id)["results"][0]["key"]
     stored = boto3.client("s3").get_object(Bucket=get_settings().bucket, Key=key)["Body"].read()
     assert stored == response.body

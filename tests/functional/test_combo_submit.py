@@ -6,7 +6,7 @@ import json
 import boto3
 import pytest
 
-from imgapi.settings import get_settings
+from imgapi.core.settings import get_settings
 from tests.support.images import encode, portrait_array, portrait_jpeg, portrait_png
 from tests.support.aws_state import objects as _objects, job_rows as _jobs
 
@@ -148,7 +148,7 @@ def test_submit_without_token_is_401_and_stores_nothing(api, alice):
 
 
 def test_queue_failure_leaves_no_job_and_no_object(api, alice, monkeypatch):
-    from imgapi import submission
+    from imgapi.jobs import submission
     from botocore.exceptions import ClientError
 
     def broken_send(queue_url, task_id):
@@ -166,7 +166,7 @@ def test_an_idempotency_key_makes_a_retried_submit_return_the_same_task(api, ali
                         files={"file": ("p.jpg", data or portrait_jpeg(), "image/jpeg")})
 
     first = with_key(alice, "order-17")
-    again = with_key(alice, "order-17", portrait_jpeg(100, 120))
+    again = with_key(alice, "order-17")  # the same request again (another body is 422: test_idempotency_keys.py)
     assert first.status == again.status == 202
     assert first.json()["task_id"] == again.json()["task_id"]
     assert len(_jobs()) == 1 and len(_messages()) == 1

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import jobs
-from imgapi.enhance_levels import LEVELS, output_size
-from imgapi.settings import get_settings
+from imgapi.jobs import lifecycle
+from imgapi.engine.enhance_levels import LEVELS, output_size
+from imgapi.core.settings import get_settings
 from tests.support.images import SUBJECT, encode, portrait_array, portrait_jpeg, portrait_png, subject_mask
 from tests.support.worker import deliver, queue_depth, worker_handler
 
@@ -104,13 +104,13 @@ def test_redelivered_message_does_not_run_a_finished_job_again(api, alice):
     queue = get_settings().image_queue_url
     task_id = submit(api, alice, portrait_png(), "light")
     deliver(queue)
-    first = jobs.get_job(task_id)
+    first = lifecycle.get_job(task_id)
     assert first["status"] == "completed"
     # SQS delivers at least once: the same message again must change nothing.
     boto3.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps({"task_id": task_id}))
     response = deliver(queue)
     assert response == {"batchItemFailures": []}
-    assert jobs.get_job(task_id) == first
+    assert lifecycle.get_job(task_id) == first
 
 
 def test_corrupt_image_fails_the_job_at_once_with_a_reason(api, alice):
@@ -118,11 +118,11 @@ def test_corrupt_image_fails_the_job_at_once_with_a_reason(api, alice):
     task_id = submit(api, alice, data)
     # A truncated file is refused at submit (tests/functional/test_hostile_input.py); one that became truncated in
     # the bucket afterwards is the worker's to refuse.
-    boto3.client("s3").put_object(Bucket=get_settings().bucket, Key=jobs.get_job(task_id)["input_key"],
+    boto3.client("s3").put_object(Bucket=get_settings().bucket, Key=lifecycle.get_job(task_id)["input_key"],
                                   Body=data[: len(data) // 3])  # header intact, pixels truncated
     response = deliver(get_settings().image_queue_url)
     assert response == {"batchItemFailures": []}  # no retry: it can never succeed
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "corrupt_image"
     status = api.call("GET", f"/api/v1/upscale/status/{task_id}", token=alice).json()
     assert status["status"] == "failed" and "could not be decoded" in status["error"]
@@ -139,16 +139,22 @@ def test_missing_model_fails_the_job_naming_the_model_and_where_it_was_looked_fo
         raise ConnectionError("no network")
 
     monkeypatch.setattr(pooch, "retrieve", offline)
+    from imgapi.engine import cutout
+
+    logged = []
+    monkeypatch.setattr(cutout.logger, "error", lambda message, **kwargs: logged.append(message))
     task_id = submit(api, alice, portrait_png())
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "model_unavailable"
     assert "'u2net'" in job["error_message"]
-    assert str(tmp_path / "empty") in job["error_message"] and "U2NET_HOME" in job["error_message"]
+    # Server paths stay in the logs (issue #22): API clients read error_message.
+    assert str(tmp_path / "empty") not in job["error_message"] and "U2NET_HOME" not in job["error_message"]
+    assert any(str(tmp_path / "empty") in line for line in logged)
 
 
 def test_transient_errors_are_retried_then_fail_the_job_and_dead_letter_the_message(api, alice, stack, monkeypatch):
-    from imgapi import worker
+    from imgapi.jobs import worker
 
     calls = []
 
@@ -162,11 +168,11 @@ def test_transient_errors_are_retried_then_fail_the_job_and_dead_letter_the_mess
     for attempt in (1, 2):
         response = deliver(queue)
         assert len(response["batchItemFailures"]) == 1
-        job = jobs.get_job(task_id)
+        job = lifecycle.get_job(task_id)
         assert job["status"] == "processing" and job["attempt"] == attempt
         assert "timed out" in job["last_error"]
     deliver(queue)  # the third and last delivery (maxReceiveCount 3)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert calls == [1, 2, 3]
     assert job["status"] == "failed" and job["error_code"] == "retries_exhausted"
     assert "after 3 deliveries" in job["error_message"] and "timed out" in job["error_message"]
@@ -180,7 +186,7 @@ def test_transient_errors_are_retried_then_fail_the_job_and_dead_letter_the_mess
 def test_a_retry_after_a_worker_died_mid_job_completes_it(api, alice):
     queue = get_settings().image_queue_url
     task_id = submit(api, alice, portrait_png(), "light")
-    assert jobs.claim(task_id, 1)["status"] == "processing"  # a worker took it and died
+    assert lifecycle.claim(task_id, 1)["status"] == "processing"  # a worker took it and died
     # The message comes back after its visibility timeout with receive count 2 (simulated here).
     from imgapi_local.events import LambdaContext, sqs_event
     from tests.support.worker import queue_arn
@@ -189,20 +195,20 @@ def test_a_retry_after_a_worker_died_mid_job_completes_it(api, alice):
     message["Attributes"]["ApproximateReceiveCount"] = "2"
     response = worker_handler()(sqs_event([message], queue_arn(queue)), LambdaContext("worker"))
     assert response == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and job["attempt"] == 2
 
 
 def test_a_stale_worker_cannot_overwrite_the_outcome_of_a_newer_delivery(stack):
-    task_id = jobs.new_task_id()
-    jobs.create_job(task_id=task_id, owner="alice", operation="combo", engine="local", params={}, input_key="k")
-    assert jobs.claim(task_id, 1) is not None
-    assert jobs.claim(task_id, 2) is not None  # redelivered while the first still ran
-    assert jobs.claim(task_id, 2) is None  # the same delivery twice: only one runs
-    assert not jobs.complete(task_id, 1, [{"key": "stale"}])
-    assert jobs.fail(task_id, "boom", attempt=2)
-    assert not jobs.complete(task_id, 2, [{"key": "late"}])
-    assert jobs.get_job(task_id)["status"] == "failed"
+    task_id = lifecycle.new_task_id()
+    lifecycle.create_job(task_id=task_id, owner="alice", operation="combo", engine="local", params={}, input_key="k")
+    assert lifecycle.claim(task_id, 1) is not None
+    assert lifecycle.claim(task_id, 2) is not None  # redelivered while the first still ran
+    assert lifecycle.claim(task_id, 2) is None  # the same delivery twice: only one runs
+    assert not lifecycle.complete(task_id, 1, [{"key": "stale"}])
+    assert lifecycle.fail(task_id, "boom", attempt=2)
+    assert not lifecycle.complete(task_id, 2, [{"key": "late"}])
+    assert lifecycle.get_job(task_id)["status"] == "failed"
 
 
 def test_unreadable_message_is_reported_failed_so_it_ends_in_the_dlq(stack):
@@ -222,7 +228,7 @@ def test_webp_format_gives_a_lossless_webp_with_alpha(api, alice):
     assert result.status == 200 and result.headers["content-type"] == "image/webp"
     image = Image.open(io.BytesIO(result.body))
     assert image.format == "WEBP" and image.mode == "RGBA"
-    assert jobs.get_job(task_id)["results"][0]["key"].endswith("/result.webp")
+    assert lifecycle.get_job(task_id)["results"][0]["key"].endswith("/result.webp")
 
 
 def test_unknown_format_is_400(api, alice):

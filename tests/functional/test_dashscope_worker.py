@@ -8,10 +8,15 @@ import traceback
 import boto3
 import pytest
 
-from imgapi import dashscope_slots, jobs, storage
-from imgapi.settings import get_settings
+from imgapi.dashscope import slots as dashscope_slots
+
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
+from imgapi.core.settings import get_settings
 from tests.functional.conftest import run_dashscope_worker
 from tests.support.fake_dashscope import BACKGROUND_MODEL, IMAGEEDIT_MODEL
+from tests.support.http_server import ScriptedServer
 from tests.support.images import portrait_png
 from tests.support.seed_api import SEED_BODIES
 from tests.support.worker import deliver, queue_depth, worker_handler
@@ -61,7 +66,7 @@ def test_change_bg_on_wanx_background_generation(api, alice, dashscope):
                             "input": {"base_image_url": "https://example.com/image.jpg",
                                       "ref_image_url": "https://example.com/background.jpg", "ref_prompt": "a beach"},
                             "parameters": {"n": 1, "model_version": "v3", "noise_level": 300}}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed", job
     assert_copied(dashscope, job)
     (fake_task,) = dashscope.tasks.values()
@@ -83,7 +88,7 @@ def test_change_cloth_on_aitryon(api, alice, dashscope, monkeypatch, model):
                                      "top_garment_url": "https://example.com/top.jpg",
                                      "bottom_garment_url": "https://example.com/bottom.jpg"}
     assert request.body["parameters"] == {"resolution": -1, "restore_face": True}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and len(job["results"]) == 1
     assert_copied(dashscope, job)
 
@@ -97,7 +102,7 @@ def test_expand_on_wanx_imageedit_makes_two_images(api, alice, dashscope):
                                       "base_image_url": "https://example.com/image.jpg"},
                             "parameters": {"n": 2, "top_scale": 2.0, "bottom_scale": 2.0, "left_scale": 2.0,
                                            "right_scale": 2.0}}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and [r["index"] for r in job["results"]] == [0, 1]
     assert {r["key"] for r in job["results"]} == {f"results/alice/{task_id}/result-0.png", f"results/alice/{task_id}/result-1.png"}
     assert job["dashscope"]["usage"] == {"image_count": 2}
@@ -113,15 +118,16 @@ def test_fix_on_wanx_imageedit_super_resolution(api, alice, dashscope):
     assert request.body["input"] == {"function": "super_resolution", "prompt": "图像超分。",
                                      "base_image_url": "https://example.com/image.jpg"}
     assert request.body["parameters"] == {"upscale_factor": 1, "n": 1}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and (job["results"][0]["width"], job["results"][0]["height"]) == (300, 200)
 
 
 @pytest.mark.parametrize("operation,images,words", [
-    ("change_bg", ["https://example.com/image.jpg", "https://example.com/background.jpg"], "background of image 2"),
-    ("change_cloth", ["https://example.com/person.jpg", "https://example.com/top.jpg", "https://example.com/bottom.jpg"],
-     "the top of image 2 and the trousers or skirt of image 3"),
-    ("expand", ["https://example.com/image.jpg"], "top x2, bottom x2, left x2, right x2"),
+    # The shape-giving image goes last: qwen-image-edit's output takes the aspect ratio of the last input.
+    ("change_bg", ["https://example.com/background.jpg", "https://example.com/image.jpg"],
+     "subject of image 2 in front of the background of image 1"),
+    ("change_cloth", ["https://example.com/top.jpg", "https://example.com/bottom.jpg", "https://example.com/person.jpg"],
+     "person of image 3 in the top of image 1 and the trousers or skirt of image 2"),
 ])
 @pytest.mark.parametrize("model", ["qwen-image-edit-plus", "qwen-image-edit-max"])
 def test_the_prompt_driven_qwen_family_on_the_synchronous_endpoint(api, alice, dashscope, monkeypatch, operation, images,
@@ -135,7 +141,7 @@ def test_the_prompt_driven_qwen_family_on_the_synchronous_endpoint(api, alice, d
     (message,) = request.body["input"]["messages"]
     assert [item["image"] for item in message["content"] if "image" in item] == images
     assert words in message["content"][-1]["text"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed", job
     assert (job["results"][0]["width"], job["results"][0]["height"]) == (160, 120)
     assert job["dashscope"]["request_id"] and job["dashscope"]["usage"]["image_count"] == len(job["results"])
@@ -143,15 +149,95 @@ def test_the_prompt_driven_qwen_family_on_the_synchronous_endpoint(api, alice, d
     assert_copied(dashscope, job)
 
 
-def test_plain_qwen_image_edit_makes_one_image_and_says_how_to_get_more(api, alice, dashscope, monkeypatch):
+def test_plain_qwen_image_edit_makes_one_image_per_request_so_n_is_clamped_and_said(api, alice, dashscope,
+                                                                                    monkeypatch):
+    use_model(monkeypatch, "change_bg", "qwen-image-edit")
+    task_id = submit(api, alice, "change_bg", n=3)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    assert request.body["parameters"]["n"] == 1 and "size" not in request.body["parameters"]
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "completed" and len(job["results"]) == 1
+    assert "n=3 was asked for" in job["dashscope"]["note"]
+
+
+def test_plain_qwen_image_edit_cannot_expand_since_it_takes_no_size(api, alice, dashscope, monkeypatch):
     use_model(monkeypatch, "expand", "qwen-image-edit")
-    task_id = submit(api, alice, "expand")  # n defaults to 2
+    task_id = submit(api, alice, "expand")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
-    assert job["status"] == "failed" and "DASHSCOPE_MODEL_EXPAND" in job["error_message"] and dashscope.submits == []
-    task_id = submit(api, alice, "expand", n=1)
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "model_unsupported" and dashscope.submits == []
+    assert "qwen-image-edit-plus" in job["error_message"]
+
+
+@pytest.fixture
+def image_server():
+    with ScriptedServer() as server:
+        server.route("/wide.png", body=portrait_png(400, 300), content_type="image/png")
+        yield server
+
+
+@pytest.mark.parametrize("model,path,size", [
+    # 400x300 grown x2 on every side is 800x600: qwen's sides fit [512, 2048] as they are; the wan totals must be
+    # at least 768*768 (same 4:3).
+    ("qwen-image-edit-plus", MM_PATH, "800*600"), ("qwen-image-edit-plus-2025-10-30", MM_PATH, "800*600"),
+    ("wan2.5-i2i-preview", I2I_PATH, "886*666"), ("wan2.7-image", MM_PATH, "886*666"),
+])
+def test_prompt_driven_expand_asks_for_the_grown_canvas(api, alice, dashscope, monkeypatch, image_server, model, path,
+                                                        size):
+    use_model(monkeypatch, "expand", model)
+    task_id = submit(api, alice, "expand", base_image_url=image_server.url("/wide.png"), n=2)
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    (request,) = dashscope.submits
+    assert request.path == path and request.body["parameters"]["size"] == size
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "completed", job
+    width, height = (int(v) for v in size.split("*"))
+    assert all((r["width"], r["height"]) == (width, height) for r in job["results"])
+    assert len(job["results"]) == (1 if model.startswith("qwen") else 2)  # qwen: size only with n = 1
+
+
+@pytest.mark.parametrize("model", ["wan2.5-i2i-preview", "wan2.7-image"])
+def test_fix_has_prompt_driven_alternatives_served_outside_beijing(api, alice, dashscope, monkeypatch, image_server,
+                                                                    model):
+    monkeypatch.setenv("DASHSCOPE_REGION", "ap-southeast-1")
+    dashscope.region = "ap-southeast-1"
+    use_model(monkeypatch, "fix", model)
+    task_id = submit(api, alice, "fix", base_image_url=image_server.url("/wide.png"), upscale_factor=2)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    assert "size" in request.body["parameters"] and request.body["parameters"]["n"] == 1
+    assert lifecycle.get_job(task_id)["status"] == "completed"
+
+
+def test_a_model_the_region_does_not_serve_fails_before_anything_is_sent(api, alice, dashscope, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_REGION", "ap-southeast-1")
+    get_settings.cache_clear()
+    task_id = submit(api, alice, "fix")  # wanx2.1-imageedit: Beijing only
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "model_unsupported" and dashscope.requests == []
+    assert "ap-southeast-1" in job["error_message"] and "wan2.5-i2i-preview" in job["error_message"]
+
+
+@pytest.mark.parametrize("operation", ["change_bg", "change_cloth"])
+@pytest.mark.parametrize("model", ["wan2.5-i2i-preview", "wan2.7-image"])
+def test_the_wan_families_do_change_bg_and_try_on_with_the_shape_giving_image_last(api, alice, dashscope, monkeypatch,
+                                                                                   operation, model):
+    use_model(monkeypatch, operation, model)
+    task_id = submit(api, alice, operation)
+    run_dashscope_worker()
+    (request,) = dashscope.submits
+    body = request.body
+    if model == "wan2.5-i2i-preview":
+        assert request.headers["X-DashScope-Async"] == "enable" and body["parameters"]["prompt_extend"] is False
+        images = body["input"]["images"]
+    else:
+        assert "X-DashScope-Async" not in request.headers
+        images = [item["image"] for item in body["input"]["messages"][0]["content"] if "image" in item]
+    last = {"change_bg": "https://example.com/image.jpg", "change_cloth": "https://example.com/person.jpg"}[operation]
+    assert images[-1] == last
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 def test_uploaded_inputs_reach_dashscope_as_presigned_urls(api, alice, dashscope):
@@ -163,7 +249,7 @@ def test_uploaded_inputs_reach_dashscope_as_presigned_urls(api, alice, dashscope
     url = request.body["input"]["person_image_url"]
     assert f"uploads/alice/{task_id}/person_image_url.png" in url and "X-Amz-Signature=" in url
     assert "X-Amz-Expires=3600" in url
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 # -- polling ----------------------------------------------------------------------------------------------
@@ -172,7 +258,7 @@ def test_the_task_is_followed_through_pending_and_running_like_the_official_sdk(
     dashscope.pending_polls, dashscope.running_polls = 3, 5
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
     assert len(dashscope.queries()) == 9
     assert clock.sleeps == [1, 1, 1, 2, 2, 2, 4, 4, 4]  # 1 s, doubling every 3 polls
 
@@ -183,7 +269,7 @@ def test_a_partial_success_keeps_the_images_made_and_says_which_failed(api, alic
     dashscope.task_outcome("SUCCEEDED", failed=1)
     task_id = submit(api, alice, "expand")  # n = 2
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and [r["index"] for r in job["results"]] == [0]
     assert job["failures"] == [{"index": 1, "code": "DataInspectionFailed",
                                 "message": "Input or output data may contain inappropriate content."}]
@@ -203,7 +289,7 @@ def test_a_task_that_does_not_succeed_fails_the_job_at_once(api, alice, dashscop
     dashscope.task_outcome(outcome, code)
     task_id = submit(api, alice, "change_cloth")
     assert run_dashscope_worker() == [{"batchItemFailures": []}]  # no retry: it would end the same way
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == expected_code and words in job["error_message"].lower()
     assert len(dashscope.submits) == 1 and job["dashscope"]["task_id"]
     assert view(api, alice, task_id)["error"] == {"message": job["error_message"], "code": expected_code}
@@ -220,7 +306,7 @@ def test_a_rejected_input_fails_the_job_with_dashscopes_code_and_message_and_no_
     dashscope.fail_next_submit(status, code, message)
     task_id = submit(api, alice, "change_bg")
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == code
     assert words in job["error_message"] and (message or "") in job["error_message"]
     assert len(dashscope.submits) == 1 and clock.sleeps == []
@@ -231,7 +317,7 @@ def test_a_bad_key_fails_the_job_naming_the_setting(api, alice, dashscope, monke
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-wrong")
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "InvalidApiKey"
     assert "DASHSCOPE_API_KEY" in job["error_message"] and "sk-wrong" not in job["error_message"]
     assert len(dashscope.submits) == 1
@@ -243,7 +329,7 @@ def test_a_retired_model_fails_the_job_naming_the_setting_to_change(api, alice, 
     dashscope.retired_status = retired_status
     task_id = submit(api, alice, "change_bg")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "model_unavailable"
     assert "DASHSCOPE_MODEL_CHANGE_BG" in job["error_message"] and "DashScopeModelChangeBg" in job["error_message"]
     assert "qwen-image-edit-plus" in job["error_message"]  # what to change it to
@@ -256,7 +342,7 @@ def test_a_model_that_cannot_do_the_operation_fails_the_job_naming_the_setting(a
     use_model(monkeypatch, operation, model)
     task_id = submit(api, alice, operation)
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "model_unsupported"
     assert f"DASHSCOPE_MODEL_{operation.upper()}" in job["error_message"] and dashscope.requests == []
 
@@ -269,7 +355,7 @@ def test_throttling_and_server_errors_are_retried_with_backoff_then_fail_the_job
     dashscope.fail_next_submit(status, times=None)
     task_id = submit(api, alice, "expand")
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == code and "after 4 attempt(s)" in job["error_message"]
     assert len(dashscope.submits) == 4
     first, second, third = clock.sleeps
@@ -281,7 +367,7 @@ def test_a_passing_failure_is_retried_and_the_job_completes(api, alice, dashscop
     dashscope.fail_next_query(500, times=2)
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
     assert len(dashscope.submits) == 3 and len(dashscope.tasks) == 1
 
 
@@ -290,7 +376,7 @@ def test_a_task_that_never_finishes_fails_at_the_deadline_and_keeps_its_slot(api
     task_id = submit(api, alice, "fix")
     started = clock.time
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_deadline" and "RUNNING" in job["error_message"]
     assert clock.time - started <= 240
     assert clock.sleeps[:10] == [1, 1, 1, 2, 2, 2, 4, 4, 4, 5] and set(clock.sleeps[10:]) == {5}
@@ -304,7 +390,7 @@ def test_a_task_still_pending_at_the_deadline_is_cancelled_and_frees_its_slot(ap
     dashscope.pending_polls = 1000
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["error_code"] == "dashscope_deadline" and "cancelled" in job["error_message"]
     (task,) = dashscope.tasks.values()
     assert task.status == "CANCELED" and dashscope_slots.in_use(IMAGEEDIT_MODEL, 2) == 0
@@ -318,7 +404,7 @@ def test_the_deadline_also_bounds_a_retry_ladder(api, alice, dashscope, monkeypa
     task_id = submit(api, alice, "fix")
     started = clock.time
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_unavailable"
     assert clock.time - started < 30
 
@@ -327,8 +413,8 @@ def test_the_deadline_also_bounds_a_retry_ladder(api, alice, dashscope, monkeypa
 
 def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, dashscope, monkeypatch):
     """Several workers at once, on jobs of a model that allows one task at a time (and one that allows two)."""
-    from imgapi import dashscope_worker
-    from imgapi.dashscope_client import Clock
+    from imgapi.dashscope import worker as dashscope_worker
+    from imgapi.dashscope.client import Clock
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions, load_template
 
@@ -348,7 +434,7 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
         handler = load_handler(spec, instance)  # each worker its own "container"
         try:
             for _ in range(200):
-                if deliver(queue, handler) is None and all(jobs.get_job(t)["status"] in jobs.TERMINAL for t in tasks):
+                if deliver(queue, handler) is None and all(lifecycle.get_job(t)["status"] in lifecycle.TERMINAL for t in tasks):
                     return
         except Exception:  # reported below, with where it happened, not lost in the thread
             errors.append(traceback.format_exc())
@@ -359,7 +445,7 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
     for worker in workers:
         worker.join(timeout=60)
     assert errors == []
-    assert [jobs.get_job(t)["status"] for t in tasks] == ["completed"] * 8
+    assert [lifecycle.get_job(t)["status"] for t in tasks] == ["completed"] * 8
     assert dashscope.max_in_flight[BACKGROUND_MODEL] == 1
     assert dashscope.max_in_flight[IMAGEEDIT_MODEL] <= 2
     assert dashscope_slots.in_use(BACKGROUND_MODEL, 1) == 0 and dashscope_slots.in_use(IMAGEEDIT_MODEL, 2) == 0
@@ -371,12 +457,12 @@ def test_a_job_that_finds_no_free_slot_waits_on_the_queue_without_using_up_its_r
     queue = get_settings().dashscope.queue_url
     for _ in range(5):  # more than maxReceiveCount: waiting never sends the job to the DLQ
         assert deliver(queue, worker_handler("DashScopeWorkerFunction")) == {"batchItemFailures": []}
-    assert dashscope.requests == [] and jobs.get_job(task_id)["status"] == "pending"
+    assert dashscope.requests == [] and lifecycle.get_job(task_id)["status"] == "pending"
     message = json.loads(boto3.client("sqs").receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"][0]["Body"])
     assert message == {"task_id": task_id, "attempt_base": 0, "deferrals": 5}
     other.release()
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 def test_a_job_that_waited_too_long_for_a_slot_fails_saying_so(api, alice, dashscope, monkeypatch):
@@ -385,7 +471,7 @@ def test_a_job_that_waited_too_long_for_a_slot_fails_saying_so(api, alice, dashs
     dashscope_slots.acquire(BACKGROUND_MODEL, "another-task", limit=1, lease_seconds=300)
     task_id = submit(api, alice, "change_bg")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_busy" and BACKGROUND_MODEL in job["error_message"]
 
 
@@ -409,7 +495,7 @@ def test_the_limit_per_model_is_configurable(api, alice, dashscope, monkeypatch)
     dashscope.enforce_concurrency = False
     task_id = submit(api, alice, "change_bg")
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 # -- copies, redelivery, configuration --------------------------------------------------------------------
@@ -428,7 +514,7 @@ def test_a_redelivery_follows_the_task_already_submitted_instead_of_paying_for_a
     task_id = submit(api, alice, "fix")
     responses = run_dashscope_worker()
     assert len(responses[0]["batchItemFailures"]) == 1 and responses[-1] == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and len(dashscope.submits) == 1
 
 
@@ -440,7 +526,7 @@ def test_the_last_delivery_fails_the_job_with_the_last_error(api, alice, dashsco
     task_id = submit(api, alice, "fix")
     queue = get_settings().dashscope.queue_url
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "retries_exhausted" and "S3 is down" in job["error_message"]
     assert queue_depth(queue) == 0 and len(dashscope.submits) == 1
 
@@ -449,7 +535,7 @@ def test_an_expired_result_link_fails_the_job(api, alice, dashscope):
     dashscope.fail_next_download(403, times=None)
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and "403" in job["error_message"]
 
 
@@ -458,7 +544,7 @@ def test_result_links_on_private_addresses_are_refused_by_default(api, alice, da
     get_settings.cache_clear()
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "url_refused"
 
 
@@ -470,7 +556,7 @@ def test_the_key_can_come_from_secrets_manager(api, alice, dashscope, monkeypatc
     get_settings.cache_clear()
     task_id = submit(api, alice, "fix")  # configured: the submit does not answer 503
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 def test_a_message_that_is_not_a_job_is_reported_failed(dashscope):
@@ -483,7 +569,31 @@ def test_a_message_that_is_not_a_job_is_reported_failed(dashscope):
 def test_a_finished_job_is_not_run_again(api, alice, dashscope):
     task_id = submit(api, alice, "fix")
     run_dashscope_worker()
-    before = jobs.get_job(task_id)
+    before = lifecycle.get_job(task_id)
     boto3.client("sqs").send_message(QueueUrl=get_settings().dashscope.queue_url, MessageBody=json.dumps({"task_id": task_id}))
     run_dashscope_worker()
-    assert jobs.get_job(task_id) == before and len(dashscope.submits) == 1
+    assert lifecycle.get_job(task_id) == before and len(dashscope.submits) == 1
+
+
+# -- no double billing, expired links (issue #20) ---------------------------------------------------------
+
+def test_a_synchronous_call_that_timed_out_is_not_resent(api, alice, dashscope, monkeypatch):
+    from imgapi.dashscope import client as dashscope_client
+    monkeypatch.setattr(dashscope_client, "SYNC_READ_TIMEOUT", 1.0)
+    use_model(monkeypatch, "change_bg", "qwen-image-edit-plus")
+    dashscope.delay_next(3, on="submit")
+    task_id = submit(api, alice, "change_bg")
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "dashscope_call_uncertain", job
+    assert len(dashscope.submits) == 1
+
+
+def test_a_result_link_that_expired_fails_the_job_and_stores_no_error_page(api, alice, dashscope, monkeypatch):
+    dashscope.result_ttl_seconds = -1  # every link DashScope hands out has already expired
+    task_id = submit(api, alice, "fix")
+    run_dashscope_worker()
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "dashscope_result_unavailable", job
+    assert "expire" in job["error_message"] and not job.get("results")
+    assert storage.object_exists(storage.result_key(job["owner"], task_id, "png", index=0)) is False

@@ -19,9 +19,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from imgapi import aws, dashscope_client, dashscope_slots, jobs, storage
-from imgapi.settings import get_settings
-from imgapi.sweeper import sweep_stuck_jobs
+from imgapi.core import aws
+
+from imgapi.dashscope import client as dashscope_client
+
+from imgapi.dashscope import slots as dashscope_slots
+
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
+from imgapi.core.settings import get_settings
+from imgapi.jobs.sweeper import sweep_stuck_jobs
 from imgapi_local.devserver import free_port
 from imgapi_local.events import LambdaContext, sqs_event
 from imgapi_local.template import load_template
@@ -274,7 +282,7 @@ def test_a_retry_with_the_same_idempotency_key_after_a_failed_submit_makes_a_job
     retry = submit_combo(api, alice, headers={"Idempotency-Key": "photo-9"})
     assert retry.status == 202, retry.body
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(retry.json()["task_id"])["status"] == "completed"
+    assert lifecycle.get_job(retry.json()["task_id"])["status"] == "completed"
 
 
 def _lifecycle_expiry_days(key: str) -> int | None:
@@ -301,7 +309,7 @@ def test_when_the_undo_fails_too_the_job_is_failed_and_the_inputs_expire(api, al
     assert task_id in repr(deleted["Key"])
     inputs = objects()
     assert len(inputs) == 2 and sorted(p["Key"] for p in faults.made("s3", "DeleteObject")) == inputs
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "submit_failed"
     for key in inputs:
         assert _lifecycle_expiry_days(key) is not None, key
@@ -320,7 +328,7 @@ def test_when_dynamodb_refuses_every_undo_the_sweeper_closes_the_orphan_row(api,
     assert sweep_stuck_jobs().failed == []  # too early to tell from a job waiting on a busy queue
     later = time.time() + get_settings().stuck_job_seconds + 60
     assert sweep_stuck_jobs(now=later).failed == [row["task_id"]]
-    assert jobs.get_job(row["task_id"])["status"] == "failed"
+    assert lifecycle.get_job(row["task_id"])["status"] == "failed"
 
 
 def test_an_upload_whose_ingest_fails_after_taking_it_in_is_queued_by_the_retried_event(api, alice, stack, faults):
@@ -335,11 +343,11 @@ def test_an_upload_whose_ingest_fails_after_taking_it_in_is_queued_by_the_retrie
     faults.add("sqs", "SendMessage", no_connection, calls={1})
     with pytest.raises(EndpointConnectionError):
         ingest_handler()(event, LambdaContext("ingest"))
-    assert jobs.get_job(answer["task_id"])["status"] == "pending" and queue_depth(get_settings().image_queue_url) == 0
+    assert lifecycle.get_job(answer["task_id"])["status"] == "pending" and queue_depth(get_settings().image_queue_url) == 0
     assert ingest_handler()(event, LambdaContext("ingest"))["tasks"] == [answer["task_id"]]
     assert queue_depth(get_settings().image_queue_url) == 1
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(answer["task_id"])["status"] == "completed"
+    assert lifecycle.get_job(answer["task_id"])["status"] == "completed"
 
 
 def test_an_inbox_image_whose_ingest_fails_before_queueing_is_queued_by_the_retried_event(stack, faults):
@@ -356,7 +364,7 @@ def test_an_inbox_image_whose_ingest_fails_before_queueing_is_queued_by_the_retr
     assert ingest_handler()(event, LambdaContext("ingest"))["tasks"] == [row["task_id"]]
     assert queue_depth(get_settings().image_queue_url) == 1
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(row["task_id"])["status"] == "completed"
+    assert lifecycle.get_job(row["task_id"])["status"] == "completed"
 
 
 def result_put(params: dict) -> bool:
@@ -391,7 +399,7 @@ def test_a_storage_failure_at_any_step_of_a_workers_run_is_retried_and_the_job_c
             assert len(deliver(queue)["batchItemFailures"]) == 1
             assert fault.fired == 1
             assert deliver(queue) == {"batchItemFailures": []}  # SQS delivers it again
-            job = jobs.get_job(task_id)
+            job = lifecycle.get_job(task_id)
             assert job["status"] == "completed" and storage.object_exists(job["results"][0]["key"])
             assert queue_depth(queue) == 0 and dead_letters(stack, "image") == []
         faults.clear()
@@ -430,10 +438,10 @@ def test_a_worker_killed_mid_job_is_retried_and_the_job_completes(api, alice, st
     task_id = submit_combo(api, alice).json()["task_id"]
     faults.add("s3", "PutObject", killed, calls={1}, match=result_put)  # dies while storing the result
     killed_delivery("ImageWorkerFunction", queue)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "processing" and job["attempt"] == 1
     assert deliver(queue) == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and job["attempt"] == 2
     assert storage.object_exists(job["results"][0]["key"])
     assert queue_depth(queue) == 0 and dead_letters(stack, "image") == []
@@ -458,12 +466,12 @@ def test_a_stalled_worker_that_wakes_after_its_job_was_taken_over_changes_nothin
     assert stalled.wait(30)
     visibility_timeout_passes(queue, first)
     assert deliver(queue) == {"batchItemFailures": []}
-    completed = jobs.get_job(task_id)
+    completed = lifecycle.get_job(task_id)
     assert completed["status"] == "completed" and completed["attempt"] == 2
     wake.set()
     thread.join(30)
     assert outcome == {"batchItemFailures": []}  # the stale run ends quietly...
-    assert jobs.get_job(task_id) == completed  # ...and wrote nothing on the job
+    assert lifecycle.get_job(task_id) == completed  # ...and wrote nothing on the job
     assert queue_depth(queue) == 0 and dead_letters(stack, "image") == []
 
 
@@ -481,7 +489,7 @@ def test_a_job_whose_worker_dies_on_every_delivery_is_dead_lettered_then_failed_
         queue, function = get_settings().dashscope.queue_url, "DashScopeWorkerFunction"
     for attempt in (1, 2, 3):
         killed_delivery(function, queue)
-        job = jobs.get_job(task_id)
+        job = lifecycle.get_job(task_id)
         assert job["status"] == "processing" and job["attempt"] == attempt
     assert receive(queue) is None  # the fourth receive moved it to the dead-letter queue
     (dead,) = dead_letters(stack, engine if engine == "dashscope" else "image")
@@ -490,7 +498,7 @@ def test_a_job_whose_worker_dies_on_every_delivery_is_dead_lettered_then_failed_
     assert sweep_stuck_jobs().failed == []  # the last delivery might still be running
     after = time.time() + get_settings().last_delivery_grace_seconds + 5
     assert sweep_stuck_jobs(now=after).failed == [task_id]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "worker_lost" and "last attempt" in job["error_message"]
 
 
@@ -503,9 +511,9 @@ def test_a_dashscope_worker_killed_while_its_task_runs_is_followed_up_without_pa
     faults.add("dynamodb", "UpdateItem", killed, calls={1}, table=get_settings().jobs_table,
                match=lambda params: "RUNNING" in repr(params.get("ExpressionAttributeValues")))
     killed_delivery("DashScopeWorkerFunction", get_settings().dashscope.queue_url)
-    assert jobs.get_job(task_id)["status"] == "processing"
+    assert lifecycle.get_job(task_id)["status"] == "processing"
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed" and job["attempt"] == 2
     assert len(dashscope.submits) == 1 and len(dashscope.tasks) == 1
     assert dashscope_slots.in_use(IMAGEEDIT_MODEL, 2) == 0
@@ -535,14 +543,14 @@ def test_a_message_for_a_job_that_does_not_exist_is_dropped_at_once(stack, queue
     """What a submit whose undo removed the job (after SQS took the message but its answer was lost) leaves: nobody
     follows it and there is nothing to fail, so it is deleted rather than sent to the DLQ to raise the alarm."""
     url, function = queues()[queue]
-    boto3.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"task_id": jobs.new_task_id()}))
+    boto3.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"task_id": lifecycle.new_task_id()}))
     assert drain(url, worker_handler(function)) == [{"batchItemFailures": []}]
     assert queue_depth(url) == 0 and dead_letters(stack, queue) == [] and job_rows() == []
 
 
 def _queued_job(operation: str, params: dict, *, input_key: str | None = None, engine: str = "local") -> str:
-    task_id = jobs.new_task_id()
-    jobs.create_job(task_id=task_id, owner="alice", operation=operation, engine=engine, params=params,
+    task_id = lifecycle.new_task_id()
+    lifecycle.create_job(task_id=task_id, owner="alice", operation=operation, engine=engine, params=params,
                     input_key=input_key)
     settings = get_settings()
     url = settings.dashscope.queue_url if engine == "dashscope" else settings.image_queue_url
@@ -563,9 +571,9 @@ def test_an_image_the_decoder_cannot_read_fails_its_job_at_once(api, alice, stac
     word): the job fails with the reason at the first delivery, since no retry can decode it."""
     response = submit_combo(api, alice)
     task_id = response.json()["task_id"]
-    storage.put_object(jobs.get_job(task_id)["input_key"], _corrupt_png(), "image/png")
+    storage.put_object(lifecycle.get_job(task_id)["input_key"], _corrupt_png(), "image/png")
     assert deliver(get_settings().image_queue_url) == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "corrupt_image" and "decoded" in job["error_message"]
     assert queue_depth(get_settings().image_queue_url) == 0 and dead_letters(stack, "image") == []
 
@@ -578,7 +586,7 @@ def test_a_job_whose_input_object_was_deleted_fails_at_once_saying_so(api, alice
         storage.delete_object(key)
     queue = get_settings().image_queue_url
     assert deliver(queue) == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "input_missing"
     assert "submit it again" in job["error_message"]
     assert queue_depth(queue) == 0 and dead_letters(stack, "image") == []
@@ -589,7 +597,7 @@ def test_a_job_of_an_operation_the_worker_does_not_know_fails_at_once(stack, eng
     task_id = _queued_job("teleport", {}, engine=engine)
     url, function = queues()["dashscope" if engine == "dashscope" else "image"]
     assert drain(url, worker_handler(function)) == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "bad_operation" and "teleport" in job["error_message"]
     assert queue_depth(url) == 0
 
@@ -602,7 +610,7 @@ def test_a_job_that_makes_the_worker_fail_every_time_ends_failed_and_dead_letter
     queue = get_settings().image_queue_url
     responses = drain(queue, worker_handler(), rounds=10)
     assert [len(r["batchItemFailures"]) for r in responses] == [1, 1, 1]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "retries_exhausted"
     assert "after 3 deliveries" in job["error_message"] and "KeyError" in job["error_message"]
     (dead,) = dead_letters(stack, "image")
@@ -616,7 +624,7 @@ def test_dashscope_unreachable_is_retried_with_backoff_then_fails_the_job(api, a
     get_settings.cache_clear()
     task_id = api.call("POST", "/fix", token=alice, json_body=SEED_BODIES["fix"]).json()["task_id"]
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_unavailable"
     assert "could not be reached" in job["error_message"] and "after 4 attempt(s)" in job["error_message"]
     first, second, third = clock.sleeps
@@ -627,7 +635,7 @@ def test_a_gateway_error_page_instead_of_json_is_retried_then_fails_with_its_sta
     dashscope.fail_next_submit(502, raw_body=b"<html><body>502 Bad Gateway</body></html>", times=None)
     task_id = api.call("POST", "/expand", token=alice, json_body=SEED_BODIES["expand"]).json()["task_id"]
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_unavailable" and "502" in job["error_message"]
     assert len(dashscope.submits) == 4 and len(clock.sleeps) == 3
 
@@ -638,26 +646,24 @@ def short_read_timeout(monkeypatch):
     monkeypatch.setattr(dashscope_client, "READ_TIMEOUT", 1.0)
 
 
-def test_a_timed_out_request_is_retried_and_the_job_completes(api, alice, dashscope, clock, short_read_timeout):
+def test_a_timed_out_submit_is_not_resent_and_the_job_fails_retry_safe(api, alice, dashscope, clock, short_read_timeout):
+    """A submit whose answer never came may still have started a task upstream (billed): it is never sent again."""
     dashscope.delay_next(3, on="submit", times=1)
     task_id = api.call("POST", "/fix", token=alice, json_body=SEED_BODIES["fix"]).json()["task_id"]
     run_dashscope_worker()
-    assert jobs.get_job(task_id)["status"] == "completed"
-    # The retry made a second submit: a submit whose answer never came may still have started a task upstream.
-    assert len(dashscope.submits) == 2
+    job = lifecycle.get_job(task_id)
+    assert job["status"] == "failed" and job["error_code"] == "dashscope_submit_uncertain"
+    assert "not submitted again" in job["error_message"]
+    assert len(dashscope.submits) == 1
 
 
-def test_requests_that_keep_timing_out_fail_the_job_saying_dashscope_did_not_answer(
-        api, alice, dashscope, clock, short_read_timeout, monkeypatch):
-    monkeypatch.setenv("DASHSCOPE_RETRY_ATTEMPTS", "2")
-    get_settings.cache_clear()
-    dashscope.delay_next(3, on="submit", times=None)
+def test_a_submit_refused_with_503_is_retried_and_the_job_completes(api, alice, dashscope, clock):
+    """An answered 5xx created nothing upstream: that one is safe to send again."""
+    dashscope.fail_next_submit(503, times=1)
     task_id = api.call("POST", "/fix", token=alice, json_body=SEED_BODIES["fix"]).json()["task_id"]
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
-    assert job["status"] == "failed" and job["error_code"] == "dashscope_unavailable"
-    assert "did not answer" in job["error_message"] and "after 2 attempt(s)" in job["error_message"]
-    assert len(clock.sleeps) == 1
+    assert lifecycle.get_job(task_id)["status"] == "completed"
+    assert len(dashscope.submits) == 2
 
 
 @pytest.mark.parametrize("upstream", ["PENDING", "RUNNING"])
@@ -674,7 +680,7 @@ def test_polling_errors_that_persist_fail_the_job_and_cancel_the_task_or_keep_it
                    match=lambda params: "RUNNING" in repr(params.get("ExpressionAttributeValues")))
     task_id = api.call("POST", "/fix", token=alice, json_body=SEED_BODIES["fix"]).json()["task_id"]
     assert run_dashscope_worker() == [{"batchItemFailures": []}]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "dashscope_unavailable"
     assert "500" in job["error_message"] and "after 4 attempt(s)" in job["error_message"]
     (task,) = dashscope.tasks.values()
@@ -691,7 +697,7 @@ def test_a_deadline_that_cuts_a_retry_ladder_short_counts_the_attempts_made(api,
     dashscope.fail_next_submit(503, times=None)
     task_id = api.call("POST", "/fix", token=alice, json_body=SEED_BODIES["fix"]).json()["task_id"]
     run_dashscope_worker()
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     made = len(dashscope.submits)
     assert made < 4 and job["error_code"] == "dashscope_unavailable"
     assert f"after {made} attempt(s)" in job["error_message"]

@@ -22,10 +22,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import aws, jobs, users
-from imgapi.enhance_levels import LEVELS, output_size
-from imgapi.settings import get_settings
-from imgapi.tokens import issue_token
+from imgapi.core import aws
+
+from imgapi.jobs import lifecycle
+
+from imgapi.auth import users
+from imgapi.engine.enhance_levels import LEVELS, output_size
+from imgapi.core.settings import get_settings
+from imgapi.auth.tokens import issue_token
 from imgapi_local.events import LambdaContext, http_event
 from imgapi_local.provision import provision, reset_caches
 from imgapi_local.template import load_template
@@ -258,7 +262,7 @@ def _ingest(key: str, size: int) -> str | None:
 
 
 def _assert_failed_with_nothing_processed(task_id: str, code: str, name_in_reason: str) -> None:
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == code, job
     assert name_in_reason in job["error_message"] and len(job["error_message"]) <= 1000
     assert _objects("results/") == [] and _objects("uploads/") == []
@@ -303,9 +307,9 @@ def test_the_worker_refuses_a_hostile_object_put_in_place_of_a_checked_input(sta
                               files={"file": ("ok.jpg", images.portrait_jpeg(40, 50), "image/jpeg")})
     assert response.status == 202, response.body
     task_id = response.json()["task_id"]
-    _put(jobs.get_job(task_id)["input_key"], case.make())  # replaced behind the API's back
+    _put(lifecycle.get_job(task_id)["input_key"], case.make())  # replaced behind the API's back
     assert deliver(get_settings().image_queue_url) == {"batchItemFailures": []}  # no retry: it can never work
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == (case.stored_code or case.code), job
     assert _objects("results/") == [] and _messages(get_settings().image_queue_url) == 0
 
@@ -317,12 +321,12 @@ def test_the_worker_reads_no_more_than_the_upload_limit_of_an_object(stack, smal
     response = stack.api.call("POST", "/api/v1/upscale/combo", token=stack.token,
                               files={"file": ("ok.jpg", images.portrait_jpeg(40, 50), "image/jpeg")})
     task_id = response.json()["task_id"]
-    _put(jobs.get_job(task_id)["input_key"], b"\xff" * (3 * MB))
+    _put(lifecycle.get_job(task_id)["input_key"], b"\xff" * (3 * MB))
     reads = []
     real_read = StreamingBody.read
     monkeypatch.setattr(StreamingBody, "read", lambda self, amt=None: reads.append(amt) or real_read(self, amt))
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "file_too_large" and str(3 * MB) in job["error_message"]
     assert reads == []
 
@@ -365,7 +369,7 @@ def test_a_combo_file_name_never_reaches_a_key(stack, name):
     assert response.status == 202, response.body
     task_id = response.json()["task_id"]
     assert _objects() == [f"uploads/alice/{task_id}/input.jpg"]
-    assert len(jobs.get_job(task_id)["params"]["filename"]) <= 255
+    assert len(lifecycle.get_job(task_id)["params"]["filename"]) <= 255
 
 
 @pytest.mark.parametrize("name", list(NAMES))
@@ -386,7 +390,7 @@ def test_a_direct_upload_file_name_becomes_a_safe_base_name_under_the_owners_pre
     prefix = f"incoming/alice/{task_id}/"
     name_in_key = key[len(prefix):]
     assert key.startswith(prefix) and SAFE_KEY_NAME.fullmatch(name_in_key) and name_in_key not in (".", ".."), key
-    assert jobs.get_job(task_id)["params"]["filename"] == NAMES[name][:255]  # kept as given, for the client
+    assert lifecycle.get_job(task_id)["params"]["filename"] == NAMES[name][:255]  # kept as given, for the client
 
 
 def test_a_multipart_file_name_in_rfc_5987_form_is_read(stack):
@@ -395,7 +399,7 @@ def test_a_multipart_file_name_in_rfc_5987_form_is_read(stack):
     response = stack.api.call("POST", "/api/v1/upscale/combo", token=stack.token, body=body,
                               headers={"content-type": "multipart/form-data; boundary=b"})
     assert response.status == 202, response.body
-    assert jobs.get_job(response.json()["task_id"])["params"]["filename"] == "фото.jpg"
+    assert lifecycle.get_job(response.json()["task_id"])["params"]["filename"] == "фото.jpg"
 
 
 @pytest.mark.parametrize("relative,accepted", [
@@ -409,7 +413,7 @@ def test_inbox_keys_that_would_mirror_outside_results_fail_their_job(stack, rela
     key = "inbox/" + relative
     data = images.portrait_jpeg(40, 50)
     _put(key, data, "image/jpeg")
-    job = jobs.get_job(_ingest(key, len(data)))
+    job = lifecycle.get_job(_ingest(key, len(data)))
     if accepted:
         assert job["status"] == "pending" and job["output_prefix"] == "results/" + relative.rsplit(".", 1)[0]
     else:
@@ -577,7 +581,7 @@ def test_combo_parameters_out_of_their_range_are_refused(stack, where, field, va
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_a_config_id_that_is_no_id_of_ours_is_a_4xx_without_a_lookup(stack, monkeypatch, method, value):
     """DynamoDB refuses keys over 2048 bytes with an error: such an id must never reach it."""
-    from imgapi import removal_configs
+    from imgapi.jobs import removal_configs
 
     looked_up = []
     real_table = removal_configs._table
@@ -633,7 +637,7 @@ def _run(stack, route: str, name: str) -> np.ndarray:
     assert response.status == 202, response.body
     task_id = response.json()["task_id"]
     assert deliver(get_settings().image_queue_url) == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed", job.get("error_message")
     (result,) = job["results"]
     data = aws.client("s3").get_object(Bucket=get_settings().bucket, Key=result["key"])["Body"].read()
@@ -678,7 +682,7 @@ def test_the_local_fix_sees_an_exif_rotated_photo_upright(stack, orientation):
                               files={"base_image": ("turned.jpg", images.exif_rotated_jpeg(orientation), "image/jpeg")})
     assert response.status == 202, response.body
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(response.json()["task_id"])
+    job = lifecycle.get_job(response.json()["task_id"])
     assert job["status"] == "completed", job.get("error_message")
     assert job["input"]["width"] == 60 and job["input"]["height"] == 80  # described upright at submit too
     data = aws.client("s3").get_object(Bucket=get_settings().bucket, Key=job["results"][0]["key"])["Body"].read()

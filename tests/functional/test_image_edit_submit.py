@@ -6,8 +6,8 @@ import json
 import boto3
 import pytest
 
-from imgapi import job_views
-from imgapi.settings import get_settings
+from imgapi.jobs import job_views
+from imgapi.core.settings import get_settings
 from tests.functional.conftest import run_dashscope_worker
 from tests.support.images import portrait_jpeg, portrait_png
 from tests.support.seed_api import DASHSCOPE_OPERATIONS, SEED_BODIES
@@ -178,7 +178,7 @@ def test_bad_uploads_are_400(api, alice, keyed, form, files, code):
 def test_a_failed_submit_leaves_nothing_behind(api, alice, keyed, monkeypatch):
     from botocore.exceptions import ClientError
 
-    from imgapi import submission
+    from imgapi.jobs import submission
 
     def broken_send(queue_url, task_id):
         raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "SQS is down"}}, "SendMessage")

@@ -6,8 +6,8 @@ import json
 import boto3
 import pytest
 
-from imgapi import jobs
-from imgapi.settings import get_settings
+from imgapi.jobs import lifecycle
+from imgapi.core.settings import get_settings
 from imgapi_local.events import LambdaContext
 from imgapi_local.handlers import load_handler
 from imgapi_local.template import functions, load_template
@@ -44,11 +44,11 @@ def test_an_inbox_image_becomes_a_job_and_its_result_lands_under_a_mirrored_path
     put("inbox/combo/shoot 1/model.jpg", portrait_jpeg(80, 100))
     response = ingest_handler()(s3_event("inbox/combo/shoot 1/model.jpg"), LambdaContext("ingest"))
     (task_id,) = response["tasks"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["owner"] == "batch" and job["operation"] == "combo" and job["status"] == "pending"
     assert job["params"]["enhance_level"] == "medium"
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed"
     assert job["results"][0]["key"] == "results/combo/shoot 1/model.png"
     body = boto3.client("s3").get_object(Bucket=get_settings().bucket, Key="results/combo/shoot 1/model.png")["Body"].read()
@@ -60,7 +60,7 @@ def test_a_sidecar_sets_the_parameters(stack):
     assert ingest_handler()(s3_event("inbox/combo/a.json"), LambdaContext("ingest")) == {"tasks": [None]}
     put("inbox/combo/a.jpg", portrait_jpeg(40, 50))
     (task_id,) = ingest_handler()(s3_event("inbox/combo/a.jpg"), LambdaContext("ingest"))["tasks"]
-    params = jobs.get_job(task_id)["params"]
+    params = lifecycle.get_job(task_id)["params"]
     assert params["enhance_level"] == "strong" and params["config"]["bgcolor"] == [255, 255, 255, 255]
 
 
@@ -84,12 +84,12 @@ def test_the_same_event_delivered_twice_makes_one_job(stack):
 def test_bad_uploads_end_as_failed_jobs_with_the_reason(stack, key, data, reason):
     put(key, data if data is not None else portrait_jpeg(40, 50))
     (task_id,) = ingest_handler()(s3_event(key), LambdaContext("ingest"))["tasks"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and reason in job["error_message"] and key in job["error_message"]
     assert queue_depth(get_settings().image_queue_url) == 0
     # Delivered again, nothing changes.
     ingest_handler()(s3_event(key), LambdaContext("ingest"))
-    assert jobs.get_job(task_id) == job
+    assert lifecycle.get_job(task_id) == job
 
 
 def test_too_many_pixels_fails_the_job(stack, monkeypatch):
@@ -97,4 +97,4 @@ def test_too_many_pixels_fails_the_job(stack, monkeypatch):
     get_settings.cache_clear()
     put("inbox/combo/big.jpg", portrait_jpeg(80, 100))
     (task_id,) = ingest_handler()(s3_event("inbox/combo/big.jpg"), LambdaContext("ingest"))["tasks"]
-    assert jobs.get_job(task_id)["error_code"] == "too_many_pixels"
+    assert lifecycle.get_job(task_id)["error_code"] == "too_many_pixels"

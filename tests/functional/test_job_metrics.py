@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from imgapi.settings import get_settings
+from imgapi.core.settings import get_settings
 from tests.support.images import portrait_png
 from tests.support.worker import drain
 
@@ -29,7 +29,7 @@ def test_submitted_completed_failed_and_durations_per_operation_and_engine(api, 
     edit = api.call("POST", "/expand", token=alice, form={"engine": "local"},
                     files={"base_image": ("p.png", portrait_png(40, 50), "image/png")})
     assert ok.status == 202 and edit.status == 202, edit.body
-    from imgapi import storage
+    from imgapi.core import storage
 
     storage.delete_object(f"uploads/alice/{ok.json()['task_id']}/input.png")  # this one will fail
     drain(get_settings().image_queue_url)

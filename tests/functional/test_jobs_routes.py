@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from imgapi import jobs, storage
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
 from tests.support.seed_api import SEED_BODIES
 
 
@@ -32,10 +34,10 @@ def test_a_completed_job_lists_presigned_urls_of_its_results(api, alice, keyed):
     task_id = submit(api, alice, "fix")
     key = storage.result_key("alice", task_id, "png", index=0)
     storage.put_object(key, b"\x89PNG...", "image/png")
-    job = jobs.claim(task_id, 1)
-    jobs.record_details(task_id, 1, "dashscope", {"model": "wanx2.1-imageedit", "task_id": "ds-1", "request_id": "rq-1",
+    job = lifecycle.claim(task_id, 1)
+    lifecycle.record_details(task_id, 1, "dashscope", {"model": "wanx2.1-imageedit", "task_id": "ds-1", "request_id": "rq-1",
                                                   "usage": {"image_count": 1}, "internal": "not shown"})
-    jobs.complete(task_id, 1, [{"key": key, "index": 0, "content_type": "image/png", "size_bytes": 8, "width": 3, "height": 2}])
+    lifecycle.complete(task_id, 1, [{"key": key, "index": 0, "content_type": "image/png", "size_bytes": 8, "width": 3, "height": 2}])
     view = api.call("GET", f"/api/v1/jobs/{task_id}", token=alice).json()
     assert job and view["status"] == "completed" and view["finished_at"]
     (result,) = view["results"]
@@ -47,7 +49,7 @@ def test_a_completed_job_lists_presigned_urls_of_its_results(api, alice, keyed):
 
 def test_a_failed_job_has_its_error(api, alice, keyed):
     task_id = submit(api, alice, "fix")
-    jobs.fail(task_id, "DashScope rejected the request: bad URL (InvalidURL)", code="InvalidURL")
+    lifecycle.fail(task_id, "DashScope rejected the request: bad URL (InvalidURL)", code="InvalidURL")
     view = api.call("GET", f"/api/v1/jobs/{task_id}", token=alice).json()
     assert view["status"] == "failed" and view["error"] == {"message": "DashScope rejected the request: bad URL (InvalidURL)",
                                                             "code": "InvalidURL"}
@@ -65,7 +67,7 @@ def test_any_operations_job_can_be_followed_there_including_combo(api, alice):
 def test_another_users_job_is_403_and_an_unknown_one_404(api, alice, bob, keyed):
     task_id = submit(api, alice, "fix")
     assert api.call("GET", f"/api/v1/jobs/{task_id}", token=bob).status == 403
-    missing = api.call("GET", f"/api/v1/jobs/{jobs.new_task_id()}", token=alice)
+    missing = api.call("GET", f"/api/v1/jobs/{lifecycle.new_task_id()}", token=alice)
     assert missing.status == 404 and missing.json()["code"] == "task_not_found"
     assert api.call("GET", f"/api/v1/jobs/{task_id}").status == 401
     assert api.call("GET", "/api/v1/jobs").status == 401
@@ -96,7 +98,7 @@ def test_the_list_is_ones_own_jobs_newest_first_in_pages(api, alice, bob, keyed)
 def test_the_list_filters_by_status_and_operation(api, alice, keyed):
     fixes = [submit(api, alice, "fix") for _ in range(3)]
     others = [submit(api, alice, op) for op in ("expand", "change_cloth")]
-    jobs.fail(fixes[1], "no", code="x")
+    lifecycle.fail(fixes[1], "no", code="x")
     assert [j["task_id"] for j in _list(api, alice, "operation=fix")["jobs"]] == fixes[::-1]
     assert [j["task_id"] for j in _list(api, alice, "status=failed")["jobs"]] == [fixes[1]]
     assert [j["task_id"] for j in _list(api, alice, "status=pending&operation=fix")["jobs"]] == [fixes[2], fixes[0]]

@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import job_views, jobs, storage
-from imgapi.outpaint import margins
-from imgapi.settings import get_settings
+from imgapi.jobs import job_views
+
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
+from imgapi.engine.outpaint import margins
+from imgapi.core.settings import get_settings
 from tests.support.http_server import ScriptedServer
 from tests.support.images import encode, portrait_array, portrait_jpeg
 from tests.support.seed_api import SEED_BODIES
@@ -63,7 +67,7 @@ def test_without_a_dashscope_key_an_operation_runs_on_the_local_engine(api, alic
     assert response.status == 202, response.body
     view = response.json()
     assert view["engine"] == "local"
-    assert jobs.get_job(view["task_id"])["engine"] == "local"
+    assert lifecycle.get_job(view["task_id"])["engine"] == "local"
     assert _queued(get_settings().image_queue_url) == [view["task_id"]]
 
 
@@ -134,7 +138,7 @@ def test_a_local_change_bg_from_urls_completes_with_the_subject_on_the_reference
     (result,) = view["results"]
     assert result["index"] == 0 and (result["width"], result["height"]) == (120, 160)
     assert result["content_type"] == "image/png" and result["url"].startswith("https://")
-    out = _result_image(jobs.get_job(task_id))
+    out = _result_image(lifecycle.get_job(task_id))
     assert tuple(out[3, 3]) == GREEN and tuple(out[88, 60]) == tuple(portrait_array(120, 160)[88, 60])
     assert {path for path, _ in images.requests} == {"/portrait.png", "/green.png"}
 
@@ -146,10 +150,10 @@ def test_a_local_change_bg_from_two_uploads_reads_both(api, alice, no_key):
                                "ref_image": ("g.png", green, "image/png")})
     assert response.status == 202, response.body
     task_id = response.json()["task_id"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["input_key"].endswith("/input.png") and set(job["params"]["uploads"]) == {"ref_image_url"}
     deliver(get_settings().image_queue_url)
-    out = _result_image(jobs.get_job(task_id))
+    out = _result_image(lifecycle.get_job(task_id))
     assert tuple(out[3, 3]) == GREEN
 
 
@@ -164,7 +168,7 @@ def test_a_local_expand_waited_for_comes_back_finished_in_one_call(api, alice, n
     pad = margins(120, 160, {"top": 1.5, "bottom": 1.0, "left": 2.0, "right": 1.0})
     (result,) = view["results"]
     assert (result["width"], result["height"]) == (120 + pad["left"], 160 + pad["top"])
-    out = _result_image(jobs.get_job(view["task_id"]))
+    out = _result_image(lifecycle.get_job(view["task_id"]))
     assert np.array_equal(out[pad["top"]:, pad["left"]:], portrait_array(120, 160))
 
 
@@ -172,7 +176,7 @@ def test_a_local_fix_from_a_url_is_enlarged_by_the_factor(api, alice, images, no
     body = {"base_image_url": images.url("/portrait.png"), "upscale_factor": 2}
     task_id = api.call("POST", "/fix", token=alice, json_body=body).json()["task_id"]
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed", job
     assert (job["results"][0]["width"], job["results"][0]["height"]) == (240, 320)
 
@@ -181,6 +185,6 @@ def test_a_reference_that_cannot_be_fetched_fails_the_job_naming_it(api, alice, 
     body = {"base_image_url": images.url("/portrait.png"), "ref_image_url": images.url("/missing.png")}
     task_id = api.call("POST", "/change_bg", token=alice, json_body=body).json()["task_id"]
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "fetch_failed"
     assert "ref_image_url" in job["error_message"]

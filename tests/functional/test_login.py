@@ -6,8 +6,8 @@ import time
 import jwt
 import pytest
 
-from imgapi import users
-from imgapi.tokens import ALGORITHM, ISSUER, issue_token, signing_key, verify_token
+from imgapi.auth import users
+from imgapi.auth.tokens import ALGORITHM, ISSUER, issue_token, signing_key, verify_token
 
 
 def test_login_with_query_parameters_as_the_seed_client_does(api, alice):
@@ -49,8 +49,8 @@ def test_missing_credentials_is_400(api, stack):
 def test_passwords_are_stored_as_salted_scrypt_hashes(stack):
     users.create_user("carol", "carol-password")
     users.create_user("dave", "carol-password")
-    from imgapi import aws
-    from imgapi.settings import get_settings
+    from imgapi.core import aws
+    from imgapi.core.settings import get_settings
 
     table = aws.table(get_settings().users_table)
     carol = table.get_item(Key={"username": "carol"})["Item"]["password_hash"]
@@ -110,7 +110,7 @@ def _login(api, username, password):
 
 @pytest.mark.parametrize("username", ["alice", "nobody-at-all"])
 def test_repeated_failures_lock_the_username_for_a_while_whether_or_not_it_exists(api, alice, username, monkeypatch):
-    from imgapi import login_throttle
+    from imgapi.auth import login_throttle
 
     for _ in range(4):
         assert _login(api, username, "wrong-password").status == 401
@@ -139,7 +139,8 @@ def test_a_success_resets_the_count(api, alice):
 
 def test_a_failed_login_does_the_same_work_for_known_and_unknown_users(api, alice, monkeypatch):
     """One scrypt check either way, so the response time does not reveal which usernames exist."""
-    from imgapi import passwords, users as users_module
+    from imgapi.auth import passwords
+    from imgapi.auth import users as users_module
 
     checks = []
     real = passwords.verify_password

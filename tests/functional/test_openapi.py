@@ -14,9 +14,15 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from imgapi import image_input, openapi, operations, vocabulary
-from imgapi.api_contract import ROUTES
-from imgapi.parameters import Param
+from imgapi.engine import image_input
+
+from imgapi.api import openapi
+
+from imgapi.jobs import operations
+
+from imgapi.core import vocabulary
+from imgapi.api.contract import ROUTES
+from imgapi.core.parameters import Param
 from imgapi_local.template import functions, http_routes, load_template
 from tests.support.images import portrait_png
 
@@ -41,7 +47,7 @@ def test_it_covers_exactly_the_routes_of_the_template_and_names_their_functions(
 def test_each_function_registers_exactly_its_declared_routes(function):
     """What the resolvers serve is what is declared: no route of the code is missing from the document."""
     spec = next(s for s in functions(TEMPLATE) if s.logical_id == function)
-    loader = importlib.util.spec_from_file_location(f"openapi_test_{function}", spec.code_dir / "app.py")
+    loader = importlib.util.spec_from_file_location(f"openapi_test_{function}", spec.code_dir / (spec.handler.rpartition(".")[0] + ".py"))
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     registered = {(r.method, r.path) for r in module.app._static_routes + module.app._dynamic_routes}
@@ -59,7 +65,7 @@ def test_security_is_declared_for_every_route_but_the_public_ones():
               if op.get("security") == []}
     assert public == {("POST", "/api/v1/login"), ("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"),
                       ("GET", "/"), ("GET", "/playground/app.js"), ("GET", "/playground/app.css")}
-    assert DOCUMENT["security"] == [{"bearer": []}, {"token": []}]
+    assert DOCUMENT["security"] == [{"bearer": []}, {"token": []}, {"apiKey": []}]
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
             if operation.get("security") != []:
@@ -68,11 +74,13 @@ def test_security_is_declared_for_every_route_but_the_public_ones():
 
 
 def test_what_is_declared_public_is_and_the_rest_asks_for_a_token(api):
-    """The security the document declares is what the routes do (api_routes authenticates every non-public one)."""
+    """The security the document declares is what the routes do (api.routes authenticates every non-public one)."""
     for route in ROUTES:
         response = api.call(route.method, re.sub(r"\{\w+\}", UUID, route.path))
         if route.public:
             assert response.status != 401, route.key
+        elif route.path.startswith("/v1.0/"):  # remove.bg's API answers as remove.bg does: 403 auth_failed
+            assert response.status == 403 and response.json()["errors"][0]["code"] == "auth_failed", route.key
         else:
             assert response.status == 401 and response.json()["code"] == "missing_token", route.key
 
@@ -89,7 +97,8 @@ def test_parameters_carry_type_range_enum_and_default():
     listing = {p["name"]: p for p in DOCUMENT["paths"]["/api/v1/jobs"]["get"]["parameters"]}
     assert listing["limit"]["schema"] == {**listing["limit"]["schema"], "type": "integer", "minimum": 1,
                                           "maximum": 100, "default": 20}
-    assert listing["status"]["schema"]["enum"] == ["awaiting_upload", "pending", "processing", "completed", "failed"]
+    assert listing["status"]["schema"]["enum"] == ["awaiting_upload", "pending", "processing", "completed", "failed",
+                                                 "cancelled"]
     (task_id,) = DOCUMENT["paths"]["/api/v1/jobs/{task_id}"]["get"]["parameters"]
     assert task_id["in"] == "path" and task_id["required"] and task_id["schema"]["format"] == "uuid"
     combo = DOCUMENT["paths"]["/api/v1/upscale/combo"]["post"]
@@ -221,6 +230,20 @@ def test_every_routes_answers_match_the_document(api, alice, bob, keyed):
     call("POST", "/api/v1/uploads", token=token, json_body={"operation": "combo", "filename": "a.jpg", "size": 10**9})
     call("DELETE", f"/api/v1/configs/{config['config_id']}", token=token)
     call("GET", "/api/v1/jobs")
+    assert call("DELETE", f"/api/v1/jobs/{combo['task_id']}", token=token).status == 202
+    assert call("DELETE", f"/api/v1/jobs/{combo['task_id']}", token=token).status == 409
+    call("DELETE", f"/api/v1/jobs/{combo['task_id']}", token=bob)
+    key = call("POST", "/api/v1/api-keys", token=token, json_body={"name": "document"}).json()
+    call("POST", "/api/v1/api-keys", token=token, json_body={"name": ""})
+    call("GET", "/api/v1/api-keys", token=token)
+    call("DELETE", "/api/v1/api-keys/not-a-uuid", token=token)
+    call("DELETE", f"/api/v1/api-keys/{key['id']}", token=bob)
+    assert call("DELETE", f"/api/v1/api-keys/{key['id']}", token=token).status == 204
+    call("POST", "/v1.0/removebg", token=token, form={"size": "preview"},
+         files={"image_file": ("a.png", portrait_png(40, 50), "image/png")})
+    call("POST", "/v1.0/removebg", token=token, json_body={"format": "gif"})
+    call("GET", "/v1.0/account", token=token)
+    call("GET", "/v1.0/account")
     statuses = {status for *_, status in calls}
     assert {200, 201, 202, 204, 400, 401, 403, 404, 413} <= statuses, statuses
     assert {(method, _route_of(method, path)) for method, path, _ in calls} == {(r.method, r.path) for r in ROUTES}

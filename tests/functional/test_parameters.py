@@ -1,4 +1,4 @@
-"""Every parameter of every route, as api_contract declares it: a wrong type or an out-of-range value is a 400 that
+"""Every parameter of every route, as the API contract declares it: a wrong type or an out-of-range value is a 400 that
 names the parameter and says what it must be, with a stable code (the declaration's), and nothing is stored.
 
 The cases are generated from the declarations (so a new parameter is covered the day it is declared), for each
@@ -17,12 +17,12 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from imgapi import users
-from imgapi.api_contract import FORM, JSON, MULTIPART, ROUTES_BY_KEY
-from imgapi.job_params import BGCOLOR, CONFIG, EDIT_FORMS, IDEMPOTENCY_KEY, UPLOAD_PARAMS
-from imgapi.parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
-from imgapi.settings import get_settings
-from imgapi.tokens import issue_token
+from imgapi.auth import users
+from imgapi.api.contract import FORM, JSON, MULTIPART, ROUTES_BY_KEY
+from imgapi.jobs.job_params import BGCOLOR, CONFIG, EDIT_FORMS, IDEMPOTENCY_KEY, UPLOAD_PARAMS
+from imgapi.core.parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
+from imgapi.core.settings import get_settings
+from imgapi.auth.tokens import issue_token
 from imgapi_local.provision import provision, reset_caches
 from imgapi_local.template import load_template
 from tests.conftest import Api

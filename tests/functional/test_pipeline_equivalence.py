@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import cutout
-from imgapi.enhance import resample
-from imgapi.enhance_levels import LEVELS, output_size
-from imgapi.pipeline import run_combo, run_remove_bg
-from imgapi.removal_configs import RemovalConfig
+from imgapi.engine import cutout
+from imgapi.engine.enhance import resample
+from imgapi.engine.enhance_levels import LEVELS, output_size
+from imgapi.engine.pipeline import run_combo, run_remove_bg
+from imgapi.jobs.removal_configs import RemovalConfig
 from tests.support.images import encode, portrait_array
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from imgapi import quotas
-from imgapi.errors import TooManyRequests
-from imgapi.settings import get_settings
+from imgapi.jobs import quotas
+from imgapi.core.errors import TooManyRequests
+from imgapi.core.settings import get_settings
 from tests.support.images import portrait_png
 
 
@@ -90,7 +90,7 @@ def test_an_idempotent_replay_is_not_charged(api, alice, limits):
 
 
 def test_a_submit_that_fails_after_being_charged_gives_the_charge_back(api, alice, limits):
-    from imgapi import aws
+    from imgapi.core import aws
 
     limits(2, 0)
 
@@ -127,11 +127,17 @@ def test_concurrent_submits_never_exceed_the_limit(stack, limits):
         except TooManyRequests:
             refused.append(1)
 
-    threads = [threading.Thread(target=one) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    from imgapi_local.moto_atomic import make_atomic
+
+    restore = make_atomic()  # DynamoDB's per-item atomicity, which moto alone lacks under threads
+    try:
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        restore()
     assert len(admitted) == 5 and len(refused) == 7
 
 

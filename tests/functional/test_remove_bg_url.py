@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi import jobs, storage
-from imgapi.settings import get_settings
+from imgapi.jobs import lifecycle
+
+from imgapi.core import storage
+from imgapi.core.settings import get_settings
 from tests.support.http_server import ScriptedServer
 from tests.support.images import portrait_jpeg
 from tests.support.worker import deliver
@@ -41,7 +43,7 @@ def test_the_image_at_the_url_loses_its_background(api, alice, images, monkeypat
     _allow_private(monkeypatch)
     task_id = submit(api, alice, images.url(path))
     assert deliver(get_settings().image_queue_url) == {"batchItemFailures": []}
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "completed", job
     image = Image.open(io.BytesIO(storage.get_object(job["results"][0]["key"])))
     assert image.mode == "RGBA" and image.size == (120, 160)
@@ -55,7 +57,7 @@ def test_an_uploaded_file_still_works(api, alice, stack):
     response = api.call("POST", "/remove_bg", token=alice, files={"image": ("p.jpg", portrait_jpeg(60, 80), "image/jpeg")})
     task_id = response.json()["task_id"]
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"
 
 
 def test_a_url_on_127_0_0_1_is_refused_by_default(api, alice, images, monkeypatch):
@@ -63,7 +65,7 @@ def test_a_url_on_127_0_0_1_is_refused_by_default(api, alice, images, monkeypatc
     get_settings.cache_clear()
     task_id = submit(api, alice, images.url("/portrait.jpg"))
     assert deliver(get_settings().image_queue_url) == {"batchItemFailures": []}  # no retry: it never will work
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == "url_refused" and "image_url" in job["error_message"]
     assert images.requests == []
 
@@ -73,7 +75,7 @@ def test_a_url_that_is_not_an_image_fails_the_job_with_the_reason(api, alice, im
     _allow_private(monkeypatch)
     task_id = submit(api, alice, images.url(path))
     deliver(get_settings().image_queue_url)
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "failed" and job["error_code"] == code
 
 
@@ -83,7 +85,7 @@ def test_a_server_error_is_retried_by_the_queue(api, alice, images, monkeypatch)
     task_id = submit(api, alice, images.url("/flaky.jpg"))
     response = deliver(get_settings().image_queue_url)
     assert len(response["batchItemFailures"]) == 1
-    assert jobs.get_job(task_id)["status"] == "processing" and "503" in jobs.get_job(task_id)["last_error"]
+    assert lifecycle.get_job(task_id)["status"] == "processing" and "503" in lifecycle.get_job(task_id)["last_error"]
     images.route("/flaky.jpg", body=portrait_jpeg(40, 50), content_type="image/jpeg")
     deliver(get_settings().image_queue_url)
-    assert jobs.get_job(task_id)["status"] == "completed"
+    assert lifecycle.get_job(task_id)["status"] == "completed"

@@ -6,9 +6,13 @@ import time
 
 import pytest
 
-from imgapi import jobs, removal_configs, users
-from imgapi.settings import get_settings
-from imgapi.tokens import issue_token
+from imgapi.jobs import lifecycle
+
+from imgapi.jobs import removal_configs
+
+from imgapi.auth import users
+from imgapi.core.settings import get_settings
+from imgapi.auth.tokens import issue_token
 from imgapi_local.events import LambdaContext
 from imgapi_local.handlers import load_handler
 from imgapi_local.template import ROOT, functions, http_routes, load_template
@@ -45,13 +49,14 @@ def _invoke(name: str, token: str) -> dict:
 @pytest.fixture
 def seeded(stack):
     """What the sample events refer to: the demo user, a queued job and a saved configuration."""
-    from imgapi import aws, storage
+    from imgapi.core import aws
+    from imgapi.core import storage
 
     users.create_user("test_user", "test_password")
     token = issue_token("test_user")[0]
     config = removal_configs.parse_config({}).to_dict()
     storage.put_object(f"uploads/test_user/{TASK}/input.png", portrait_png(60, 80), "image/png")
-    jobs.create_job(task_id=TASK, owner="test_user", operation="combo", engine="local",
+    lifecycle.create_job(task_id=TASK, owner="test_user", operation="combo", engine="local",
                     params={"enhance_level": "light", "config": config}, input_key=f"uploads/test_user/{TASK}/input.png")
     aws.table(get_settings().configs_table).put_item(Item={
         "config_id": CONFIG, "owner": "test_user", "name": "sample", "created_at": "2026-11-21T08:00:00.000Z",
@@ -87,7 +92,7 @@ def test_image_edit_events(seeded, dashscope):
                  "remove_bg_submit.json"):
         response = _invoke(name, token)
         assert response["statusCode"] == 202, (name, response["body"])
-    jobs.create_job(task_id=DASHSCOPE_TASK, owner="test_user", operation="change_bg", engine="dashscope",
+    lifecycle.create_job(task_id=DASHSCOPE_TASK, owner="test_user", operation="change_bg", engine="dashscope",
                     params={"base_image_url": "https://example.com/image.jpg", "ref_image_url": None,
                             "ref_prompt": "a beach", "n": 1}, input_key=None)
     assert _invoke("dashscope_worker_sqs.json", token) == {"batchItemFailures": []}
@@ -98,11 +103,11 @@ def test_image_edit_events(seeded, dashscope):
 
 
 def test_s3_inbox_event(seeded):
-    from imgapi import storage
+    from imgapi.core import storage
 
     storage.put_object("inbox/combo/catalogue/model-01.jpg", portrait_png(40, 50), "image/png")
     (task_id,) = _invoke("ingest_s3_inbox.json", seeded)["tasks"]
-    assert jobs.get_job(task_id)["status"] == "pending"
+    assert lifecycle.get_job(task_id)["status"] == "pending"
 
 
 UPLOAD_TASK = "00000000-0000-4000-8000-000000000003"
@@ -112,31 +117,31 @@ def test_direct_upload_events(seeded):
     """POST /api/v1/uploads answers with a presigned POST; the upload's S3 event starts the job waiting for it."""
     import time
 
-    from imgapi import storage
+    from imgapi.core import storage
 
     created = _invoke("uploads_create.json", seeded)
     assert created["statusCode"] == 201 and json.loads(created["body"])["upload"]["fields"]["policy"]
     key = f"incoming/test_user/{UPLOAD_TASK}/catalogue-photo.png"
-    jobs.create_job(task_id=UPLOAD_TASK, owner="test_user", operation="combo", engine="local",
+    lifecycle.create_job(task_id=UPLOAD_TASK, owner="test_user", operation="combo", engine="local",
                     params={"enhance_level": "light", "config": removal_configs.parse_config({}).to_dict()},
-                    input_key=None, status=jobs.AWAITING_UPLOAD,
+                    input_key=None, status=lifecycle.AWAITING_UPLOAD,
                     extra={"upload_key": key, "upload_expires_at": int(time.time()) + 900})
     storage.put_object(key, portrait_png(40, 50), "image/png")
     assert _invoke("ingest_s3_incoming.json", seeded)["tasks"] == [UPLOAD_TASK]
-    assert jobs.get_job(UPLOAD_TASK)["status"] == "pending"
+    assert lifecycle.get_job(UPLOAD_TASK)["status"] == "pending"
 
 
 def test_sweeper_schedule_event(seeded):
     """The scheduled sweep fails a job whose worker died on its last delivery."""
-    from imgapi import aws
-    from imgapi.records import iso_at
+    from imgapi.core import aws
+    from imgapi.core.records import iso_at
 
-    jobs.claim(TASK, 3, last_delivery=True)
+    lifecycle.claim(TASK, 3, last_delivery=True)
     aws.table(get_settings().jobs_table).update_item(
         Key={"task_id": TASK}, UpdateExpression="SET updated_at = :old",
         ExpressionAttributeValues={":old": iso_at(time.time() - get_settings().last_delivery_grace_seconds - 60)})
     assert _invoke("sweeper_schedule.json", seeded)["failed"] == [TASK]
-    assert jobs.get_job(TASK)["error_code"] == "worker_lost"
+    assert lifecycle.get_job(TASK)["error_code"] == "worker_lost"
 
 
 def test_playground_event():
@@ -144,6 +149,29 @@ def test_playground_event():
     page = _invoke("playground_index.json", "")
     assert page["statusCode"] == 200 and page["headers"]["Content-Type"] == "text/html; charset=utf-8"
     assert "<title>imgapi playground</title>" in page["body"]
+
+
+def test_api_key_events(seeded):
+    """Create a key with a login token, list the keys with the key itself, revoke it by its id."""
+    created = _invoke("api_keys_create.json", seeded)
+    assert created["statusCode"] == 201, created["body"]
+    key = json.loads(created["body"])
+    listed = _invoke_with("api_keys_list.json", {"REPLACE_WITH_AN_API_KEY": key["key"]})
+    assert [k["id"] for k in json.loads(listed["body"])["keys"]] == [key["id"]]
+    revoke = "api_keys_revoke.json"
+    sample_id = json.loads((EVENTS / revoke).read_text())["pathParameters"]["key_id"]
+    assert _invoke_with(revoke, {PLACEHOLDER: seeded, sample_id: key["id"]})["statusCode"] == 204
+    assert _invoke_with("api_keys_list.json", {"REPLACE_WITH_AN_API_KEY": key["key"]})["statusCode"] == 401
+
+
+def _invoke_with(name: str, replacements: dict[str, str]) -> dict:
+    text = (EVENTS / name).read_text()
+    for placeholder, value in replacements.items():
+        text = text.replace(placeholder, value)
+    event = json.loads(text)
+    function = _function_for(event)
+    spec = next(s for s in functions(load_template()) if s.logical_id == function)
+    return load_handler(spec)(event, LambdaContext(function, int(spec.properties.get("Timeout", 30))))
 
 
 def test_every_sample_event_is_used_above():

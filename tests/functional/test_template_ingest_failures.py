@@ -13,8 +13,10 @@ import json
 import boto3
 import pytest
 
-from imgapi import aws, jobs
-from imgapi.settings import get_settings
+from imgapi.core import aws
+
+from imgapi.jobs import lifecycle
+from imgapi.core.settings import get_settings
 from imgapi_local.events import LambdaContext
 from imgapi_local.handlers import load_handler
 from imgapi_local.template import functions, load_template
@@ -115,7 +117,7 @@ def test_an_event_that_fails_every_attempt_is_kept_and_its_redrive_makes_the_job
     s3_down()  # S3 is back
     (answer,) = redrive(queue_url)
     (task_id,) = answer["tasks"]
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "pending" and job["params"]["source_key"] == key
     assert queue_depth(queue_url) == 0
     assert queue_depth(get_settings().image_queue_url) == 1

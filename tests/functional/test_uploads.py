@@ -9,8 +9,8 @@ import time
 import boto3
 import pytest
 
-from imgapi import jobs
-from imgapi.settings import get_settings
+from imgapi.jobs import lifecycle
+from imgapi.core.settings import get_settings
 from imgapi_local.events import LambdaContext
 from tests.functional.test_ingest import all_jobs, ingest_handler, put, s3_event
 from tests.support.images import portrait_jpeg
@@ -102,7 +102,7 @@ def test_the_upload_starts_the_job_and_the_worker_completes_it(api, alice):
     data = portrait_jpeg(80, 100)
     put(key, data)
     assert ingest(key) == task_id
-    job = jobs.get_job(task_id)
+    job = lifecycle.get_job(task_id)
     assert job["status"] == "pending" and job["input_key"] == f"uploads/alice/{task_id}/input.jpg"
     assert job["input"] == {"content_type": "image/jpeg", "width": 80, "height": 100, "size_bytes": len(data)}
     # The bytes that were checked are the job's input; the landing copy is gone.
@@ -118,14 +118,14 @@ def test_the_same_event_twice_makes_one_job_and_one_message(api, alice):
     answer = prepared(api, alice)
     put(key_of(answer), portrait_jpeg(40, 50))
     assert ingest(key_of(answer)) == ingest(key_of(answer)) == answer["task_id"]
-    assert len(all_jobs()) == 1 and jobs.get_job(answer["task_id"])["status"] == "pending"
+    assert len(all_jobs()) == 1 and lifecycle.get_job(answer["task_id"])["status"] == "pending"
     assert queue_depth(get_settings().image_queue_url) == 1
 
 
 def test_a_later_delivery_queues_a_job_taken_in_but_maybe_never_queued(api, alice):
     """An ingest that failed between taking the upload in and queuing it is retried by S3: the job is queued then."""
     answer = prepared(api, alice)
-    assert jobs.accept_upload(answer["task_id"], "uploads/alice/x/input.jpg", {})
+    assert lifecycle.accept_upload(answer["task_id"], "uploads/alice/x/input.jpg", {})
     put(key_of(answer), portrait_jpeg(40, 50))
     assert ingest(key_of(answer), sequencer="0055AED6DCD90281F7") == answer["task_id"]
     assert queue_depth(get_settings().image_queue_url) == 1
@@ -148,7 +148,7 @@ def test_a_bad_upload_fails_its_job_with_the_reason_and_is_not_processed_again(a
     # Uploaded again to the same key (a new S3 event): the job stays failed, nothing is queued.
     put(key_of(answer), portrait_jpeg(40, 50))
     ingest(key_of(answer), sequencer="0055AED6DCD90281F9")
-    assert jobs.get_job(answer["task_id"])["status"] == "failed" and queue_depth(get_settings().image_queue_url) == 0
+    assert lifecycle.get_job(answer["task_id"])["status"] == "failed" and queue_depth(get_settings().image_queue_url) == 0
 
 
 def test_objects_no_upload_asked_for_are_left_alone(api, alice):
@@ -160,22 +160,22 @@ def test_objects_no_upload_asked_for_are_left_alone(api, alice):
                 "incoming/stray.jpg"):
         put(key, portrait_jpeg(40, 50))
         assert ingest(key) is None
-    assert jobs.get_job(task_id)["status"] == "awaiting_upload" and queue_depth(get_settings().image_queue_url) == 0
+    assert lifecycle.get_job(task_id)["status"] == "awaiting_upload" and queue_depth(get_settings().image_queue_url) == 0
     assert len(objects("incoming/")) == 4
 
 
 def test_an_upload_that_never_came_fails_once_its_url_expired(api, alice, monkeypatch):
     waiting, arrived = prepared(api, alice), prepared(api, alice)
     put(key_of(arrived), portrait_jpeg(40, 50))  # its notification has not been handled yet
-    later = time.time() + 900 + jobs.UPLOAD_GRACE_SECONDS + 1
-    monkeypatch.setattr(jobs.time, "time", lambda: later)
+    later = time.time() + 900 + lifecycle.UPLOAD_GRACE_SECONDS + 1
+    monkeypatch.setattr(lifecycle.time, "time", lambda: later)
     view = api.call("GET", f"/api/v1/jobs/{waiting['task_id']}", token=alice).json()
     assert view["status"] == "failed" and view["error"]["code"] == "upload_expired"
     assert "POST /api/v1/uploads" in view["error"]["message"]
     listing = api.call("GET", "/api/v1/jobs", token=alice).json()["jobs"]
     assert {j["task_id"]: j["status"] for j in listing} == {waiting["task_id"]: "failed", arrived["task_id"]: "awaiting_upload"}
     # The object that did arrive still starts its job.
-    assert ingest(key_of(arrived)) == arrived["task_id"] and jobs.get_job(arrived["task_id"])["status"] == "pending"
+    assert ingest(key_of(arrived)) == arrived["task_id"] and lifecycle.get_job(arrived["task_id"])["status"] == "pending"
 
 
 def test_an_idempotency_key_gives_a_retried_request_the_same_job_and_a_fresh_post(api, alice):

@@ -16,8 +16,8 @@ import boto3
 import pytest
 import requests
 
-from imgapi import users
-from imgapi.settings import get_settings
+from imgapi.auth import users
+from imgapi.core.settings import get_settings
 from imgapi_local.template import load_template
 from tests.e2e.conftest import login
 from tests.load.loadgen import OPERATIONS, TERMINAL, LoadReport, LoadRun

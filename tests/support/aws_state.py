@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import boto3
 
-from imgapi.settings import get_settings
+from imgapi.core.settings import get_settings
 
 
 def objects(prefix: str = "") -> list[str]:

@@ -8,8 +8,10 @@
 What it serves (everything under /api/v1 needs `Authorization: Bearer <api_key>`):
 
 - POST /services/aigc/background-generation/generation/   wanx-background-generation-v2   async
-- POST /services/aigc/image2image/image-synthesis[/]       aitryon, aitryon-plus, wanx2.1-imageedit   async
-- POST /services/aigc/multimodal-generation/generation    qwen-image-edit[-plus|-max]   synchronous
+- POST /services/aigc/image2image/image-synthesis[/]       aitryon, aitryon-plus, wanx2.1-imageedit,
+                                                           wan2.5-i2i-preview   async
+- POST /services/aigc/multimodal-generation/generation    qwen-image-edit[-plus|-max][-YYYY-MM-DD],
+                                                           wan2.7-image[-pro]   synchronous
 - GET  /tasks/{task_id}            PENDING -> RUNNING -> terminal, driven by the number of polls
 - POST /tasks/{task_id}/cancel     only while PENDING
 - GET  /results/{id}.png?Expires=..&OSSAccessKeyId=..&Signature=..   real PNG bytes (no auth, like a signed OSS link)
@@ -42,7 +44,23 @@ Choices where dashscope.md says nothing (clients must not depend on them):
   state except UNKNOWN carries submit/scheduled/end times and `usage.image_count`; `task_metrics` is
   present when n > 1. A scripted partial failure that would fail every image makes the task FAILED.
 - Cancel of an unknown task: 400 UnsupportedOperation, as for a task no longer PENDING.
-- Result links expire never; a wrong or missing signature answers 403 with an OSS-style XML body.
+- Result links expire `result_ttl_seconds` (24 h) after they are made, on the fake's own clock: `advance(s)`
+  moves it on, so a test can expire every link it handed out. An expired link answers 403 AccessDenied
+  "Request has expired." with an OSS-style XML body, as does a wrong or missing signature.
+
+Strict where the real service is (docs/dashscope.md, "DashScope facts" of issue #20):
+- Regions: `region` (default cn-beijing) is the region this fake plays; a model DashScope does not serve there
+  answers 404 ModelNotFound (MODEL_REGIONS).
+- Each family's required fields and ranges: qwen-image-edit (1-3 images, one text <= 800, n 1-6 or 1, `size`
+  only on -plus/-max, sides 512-2048, and only with n = 1); wan2.5-i2i-preview (input.prompt <= 2000,
+  input.images 1-3, n 1-4, size "W*H" with total in [768^2, 1280^2] and ratio <= 4); wan2.7-image (one text
+  <= 5000, 0-9 images, n 1-4, size 1K/2K or "W*H" with total in [768^2, 2048^2] and ratio <= 8, no
+  negative_prompt or prompt_extend).
+- Output shape: a given `size`; else the aspect of the LAST input image at the family's total (qwen ~1024^2,
+  wan2.5 1280^2, wan2.7 2K = 2048^2); wanx2.1-imageedit expand grows the input by its scales and
+  super_resolution by its factor; background generation keeps the base image's size. An input's size is
+  known when a test registers it (`input_sizes[url] = (w, h)`) or the URL is on 127.0.0.1 (the fake reads
+  it); otherwise, and whenever `result_sizes[model]` is set, `result_size` stands in.
 """
 from __future__ import annotations
 
@@ -69,7 +87,23 @@ BACKGROUND_MODEL = "wanx-background-generation-v2"
 TRYON_MODELS = ("aitryon", "aitryon-plus")
 IMAGEEDIT_MODEL = "wanx2.1-imageedit"
 QWEN_EDIT_MODELS = ("qwen-image-edit", "qwen-image-edit-plus", "qwen-image-edit-max")
-ASYNC_MODELS = (BACKGROUND_MODEL, *TRYON_MODELS, IMAGEEDIT_MODEL)
+QWEN_SNAPSHOT = re.compile(r"qwen-image-edit-(plus|max)-\d{4}-\d{2}-\d{2}")
+WAN25_MODEL = "wan2.5-i2i-preview"
+WAN27_MODELS = ("wan2.7-image", "wan2.7-image-pro")
+ASYNC_MODELS = (BACKGROUND_MODEL, *TRYON_MODELS, IMAGEEDIT_MODEL, WAN25_MODEL)
+# Which region serves which model (pricing page sections, 2026).
+BEIJING_ONLY = frozenset({BACKGROUND_MODEL, *TRYON_MODELS, IMAGEEDIT_MODEL})
+REGIONS = ("cn-beijing", "ap-southeast-1", "us-east-1", "eu-central-1")
+
+
+def model_regions(model: str) -> tuple[str, ...]:
+    if model in BEIJING_ONLY:
+        return ("cn-beijing",)
+    return ("cn-beijing", "ap-southeast-1")
+
+
+def _is_qwen(model: str) -> bool:
+    return model in QWEN_EDIT_MODELS or bool(QWEN_SNAPSHOT.fullmatch(model))
 
 API_PREFIX = "/api/v1"
 BACKGROUND_PATH = f"{API_PREFIX}/services/aigc/background-generation/generation"
@@ -78,9 +112,15 @@ MULTIMODAL_PATH = f"{API_PREFIX}/services/aigc/multimodal-generation/generation"
 GENERATION_PATHS = (BACKGROUND_PATH, IMAGE2IMAGE_PATH, MULTIMODAL_PATH)
 ENDPOINT_MODELS = {
     BACKGROUND_PATH: frozenset({BACKGROUND_MODEL}),
-    IMAGE2IMAGE_PATH: frozenset({*TRYON_MODELS, IMAGEEDIT_MODEL}),
-    MULTIMODAL_PATH: frozenset(QWEN_EDIT_MODELS),
+    IMAGE2IMAGE_PATH: frozenset({*TRYON_MODELS, IMAGEEDIT_MODEL, WAN25_MODEL}),
+    MULTIMODAL_PATH: frozenset({*QWEN_EDIT_MODELS, *WAN27_MODELS}),
 }
+
+
+def _endpoint_of(model: str) -> str | None:
+    if _is_qwen(model):
+        return MULTIMODAL_PATH
+    return next((path for path, models in ENDPOINT_MODELS.items() if model in models), None)
 
 # Concurrent-task limits from dashscope.md (per model).
 DEFAULT_CONCURRENCY_LIMITS = {BACKGROUND_MODEL: 1, "aitryon": 5, "aitryon-plus": 5, IMAGEEDIT_MODEL: 2}
@@ -223,6 +263,7 @@ class FakeTask:
     images: list[ResultImage] = field(default_factory=list)
     code: str | None = None
     message: str | None = None
+    size: tuple[int, int] | None = None    # the results' (width, height)
 
     @property
     def terminal(self) -> bool:
@@ -258,6 +299,10 @@ class FakeDashScope:
         self.enforce_concurrency = enforce_concurrency
         self.query_rate_limit: int | None = None                     # e.g. 20: task queries per second
         self.require_result_signature = True
+        self.region = "cn-beijing"
+        self.input_sizes: dict[str, tuple[int, int]] = {}           # an input URL's (width, height)
+        self.result_ttl_seconds = 86400
+        self._clock_offset = 0.0
 
         self.requests: list[RecordedRequest] = []
         self.tasks: dict[str, FakeTask] = {}
@@ -389,6 +434,14 @@ class FakeDashScope:
                           self._outcomes, *self._delays.values()):
                 queue.clear()
 
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock on (result links expire on it): advance(86401) expires every link made so far."""
+        with self._lock:
+            self._clock_offset += seconds
+
+    def now(self) -> float:
+        return time.time() + self._clock_offset
+
     # ---------------------------------------------------------------- observation helpers
 
     @property
@@ -459,13 +512,15 @@ class FakeDashScope:
         model = body.get("model")
         if not model:
             raise ApiError(400, "BadRequest.EmptyModel", 'Required parameter "model" missing from request.')
-        if not isinstance(model, str) or not any(model in models for models in ENDPOINT_MODELS.values()):
+        if not isinstance(model, str) or _endpoint_of(model) is None:
             raise ApiError(404, "ModelNotFound", f"Model not found ({model})!")
+        if self.region not in model_regions(model):
+            raise ApiError(404, "ModelNotFound", f"Model not found ({model}) in region {self.region}!")
         if model in self.retired_models:
             if self.retired_status == 404:
                 raise ApiError(404, "ModelNotFound", f"Model not found ({model})!")
             raise _invalid("Model not exist.")
-        if model not in ENDPOINT_MODELS[path]:
+        if _endpoint_of(model) != path:
             raise _invalid("url error, please check url!")
         if not isinstance(body.get("input"), dict) or not body["input"]:
             raise ApiError(400, "BadRequest.EmptyInput", "Required input parameter missing from request.")
@@ -480,7 +535,7 @@ class FakeDashScope:
     def _new_image(self, model: str, task_id: str | None, index: int, size: tuple[int, int]) -> ResultImage:
         """Register a result image and its signed URL (called with the lock held)."""
         rid = uuid.uuid4().hex
-        expires = int(time.time()) + 86400
+        expires = int(self.now()) + self.result_ttl_seconds
         url = (f"{self.root_url}/results/{rid}.png?Expires={expires}&OSSAccessKeyId=LTAIfakeKeyId"
                f"&Signature={self._signature(rid, str(expires))}")
         image = ResultImage(rid, url, size[0], size[1], model, task_id, index)
@@ -509,12 +564,13 @@ class FakeDashScope:
         if headers.get("X-DashScope-Async", "").strip().lower() != "enable":
             raise ApiError(403, "AccessDenied", SYNC_CALL_MESSAGE)
         n = _validate_async(model, body["input"], body.get("parameters") or {})
+        size = self._output_size(model, body)
         self._delay("submit", model)
         with self._lock:
             self._enter_flight(model)
             outcome = self._take(self._outcomes, model) or Outcome()
             task = FakeTask(str(uuid.uuid4()), model, body, n, outcome, max(0, self.pending_polls),
-                            max(0, self.running_polls), datetime.now())
+                            max(0, self.running_polls), datetime.now(), size=size)
             self.tasks[task.task_id] = task
         return 200, {"output": {"task_id": task.task_id, "task_status": "PENDING"}}
 
@@ -550,8 +606,11 @@ class FakeDashScope:
     def multimodal(self, path: str, body: Any) -> tuple[int, dict]:
         """POST /services/aigc/multimodal-generation/generation: the synchronous qwen-image-edit family."""
         model = self._resolve_model(path, body)
-        n, size = _validate_multimodal(model, body["input"], body.get("parameters") or {})
-        size = size or self._size_for(model)
+        if model in WAN27_MODELS:
+            n = _validate_wan27(body["input"], body.get("parameters") or {})
+        else:
+            n, _ = _validate_multimodal(model, body["input"], body.get("parameters") or {})
+        size = self._output_size(model, body)
         with self._lock:
             self._enter_flight(model)
         try:
@@ -578,13 +637,73 @@ class FakeDashScope:
             image = self.results.get(rid)
         if image is None or not name.endswith(".png"):
             return 404, "application/xml", _oss_error("NoSuchKey", "The specified key does not exist.")
+        expires = query.get("Expires", [""])[0]
         if self.require_result_signature:
-            expires, signature = query.get("Expires", [""])[0], query.get("Signature", [""])[0]
+            signature = query.get("Signature", [""])[0]
             if not hmac.compare_digest(signature, self._signature(rid, expires)):
                 return 403, "application/xml", _oss_error(
                     "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+        if expires.isdigit() and int(expires) < self.now():
+            return 403, "application/xml", _oss_error("AccessDenied", "Request has expired.")
         self._delay("download")
         return 200, "image/png", image.png()
+
+    # ---------------------------------------------------------------- output shapes
+
+    def _input_size(self, url: Any) -> tuple[int, int] | None:
+        """An input image's (width, height): registered by the test, or read from a URL on 127.0.0.1."""
+        if not isinstance(url, str):
+            return None
+        if url in self.input_sizes:
+            return self.input_sizes[url]
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+            return None
+        try:
+            import requests
+            response = requests.get(url, timeout=5)
+            with Image.open(io.BytesIO(response.content)) as image:
+                size = image.size
+        except Exception:   # noqa: BLE001 - an unreadable input just has no known size
+            return None
+        with self._lock:
+            self.input_sizes[url] = size
+        return size
+
+    def _output_size(self, model: str, body: dict) -> tuple[int, int]:
+        """The (width, height) the real model would answer with (see the module docstring)."""
+        if model in self.result_sizes:
+            return self.result_sizes[model]
+        inp, params = body.get("input") or {}, body.get("parameters") or {}
+        given = re.fullmatch(r"(\d+)\*(\d+)", str(params.get("size") or ""))
+        if given and model != "qwen-image-edit":
+            return int(given[1]), int(given[2])
+        if model == BACKGROUND_MODEL:
+            return self._input_size(inp.get("base_image_url")) or self.result_size
+        if model in TRYON_MODELS:
+            return self._input_size(inp.get("person_image_url")) or self.result_size
+        if model == IMAGEEDIT_MODEL:
+            base = self._input_size(inp.get("base_image_url"))
+            if base is None:
+                return self.result_size
+            w, h = base
+            if inp.get("function") == "expand":
+                return (round(w * (params.get("left_scale", 1.0) + params.get("right_scale", 1.0)) / 2),
+                        round(h * (params.get("top_scale", 1.0) + params.get("bottom_scale", 1.0)) / 2))
+            if inp.get("function") == "super_resolution":
+                factor = params.get("upscale_factor", 1)
+                return w * factor, h * factor
+            return base
+        if model == WAN25_MODEL:
+            images, total = inp.get("images") or [], 1280 * 1280
+        else:
+            content = ((inp.get("messages") or [{}])[0] or {}).get("content") or []
+            images = [item.get("image") for item in content if isinstance(item, dict) and "image" in item]
+            total = 1024 * 1024 if _is_qwen(model) else (1024 * 1024 if params.get("size") == "1K" else 2048 * 2048)
+        last = self._input_size(images[-1]) if images else None
+        if last is None:
+            return self.result_size
+        scale = (total / (last[0] * last[1])) ** 0.5   # the aspect of the LAST image at the family's total
+        return round(last[0] * scale), round(last[1] * scale)
 
     # ---------------------------------------------------------------- task progress
 
@@ -610,7 +729,7 @@ class FakeDashScope:
         if status == "SUCCEEDED" and outcome.failed >= task.n:
             status = "FAILED"
         if status == "SUCCEEDED":
-            size = self._size_for(task.model)
+            size = task.size or self._size_for(task.model)
             good = task.n - outcome.failed
             for i in range(task.n):
                 if i < good:
@@ -733,6 +852,20 @@ def _validate_async(model: str, inp: dict, params: dict) -> int:
             raise _invalid("parameters.resolution must be -1, 1024 or 1280.")
         _check_bool(params, "restore_face")
         return 1
+    if model == WAN25_MODEL:
+        _check_text(inp, "prompt", max_len=2000, required=True)
+        _check_text(inp, "negative_prompt", max_len=500)
+        images = inp.get("images")
+        if not isinstance(images, list) or not 1 <= len(images) <= 3:
+            raise _invalid("input.images must hold 1 to 3 image URLs.")
+        for url in images:
+            _check_url(url, "images", allow_data=True)
+        n = _check_int(params, "n", 1, 4) or 4
+        _check_pixels(params, min_total=768 * 768, max_total=1280 * 1280, max_ratio=4)
+        _check_bool(params, "prompt_extend")
+        _check_bool(params, "watermark")
+        _check_int(params, "seed", 0, 2147483647)
+        return n
     if model == IMAGEEDIT_MODEL:
         function = inp.get("function")
         if not function:
@@ -779,6 +912,10 @@ def _validate_multimodal(model: str, inp: dict, params: dict) -> tuple[int, tupl
         _check_url(item["image"], "messages.content.image", allow_data=True)
     _check_text(texts[0], "text", max_len=800, required=True, where="messages.content")
     n = _check_int(params, "n", 1, 1 if model == "qwen-image-edit" else 6) or 1
+    if params.get("size") is not None and model == "qwen-image-edit":
+        raise _invalid("parameters.size is not supported by qwen-image-edit.")
+    if params.get("size") is not None and n != 1:
+        raise _invalid("parameters.size can be set only when n is 1.")
     _check_text(params, "negative_prompt", max_len=500, where="parameters")
     _check_bool(params, "watermark")
     _check_bool(params, "prompt_extend")
@@ -790,6 +927,45 @@ def _validate_multimodal(model: str, inp: dict, params: dict) -> tuple[int, tupl
             raise _invalid('parameters.size must be "W*H" with sides in [512, 2048].')
         size = (int(match[1]), int(match[2]))
     return n, size
+
+
+def _check_pixels(params: dict, *, min_total: int, max_total: int, max_ratio: float) -> None:
+    """`size` "W*H" with W*H in [min_total, max_total] and the long side at most max_ratio times the short one."""
+    if params.get("size") is None:
+        return
+    match = re.fullmatch(r"(\d+)\*(\d+)", str(params["size"]))
+    if not match:
+        raise _invalid('parameters.size must be "W*H".')
+    w, h = int(match[1]), int(match[2])
+    if not min_total <= w * h <= max_total or max(w, h) > max_ratio * min(w, h):
+        raise _invalid(f"parameters.size {w}*{h} is out of range: total pixels in [{min_total}, {max_total}], "
+                       f"aspect ratio at most {max_ratio:g}:1.")
+
+
+def _validate_wan27(inp: dict, params: dict) -> int:
+    """Validate a wan2.7-image call (one text, 0-9 images); returns n."""
+    messages = inp.get("messages")
+    if not isinstance(messages, list) or len(messages) != 1 or not isinstance(messages[0], dict):
+        raise _invalid("input.messages must hold exactly one message.")
+    content = messages[0].get("content")
+    if messages[0].get("role") != "user" or not isinstance(content, list):
+        raise _invalid('The message must be {"role": "user", "content": [...]}.')
+    texts = [item for item in content if isinstance(item, dict) and "text" in item]
+    images = [item for item in content if isinstance(item, dict) and "image" in item]
+    if len(texts) != 1 or len(texts) + len(images) != len(content) or len(images) > 9:
+        raise _invalid("The message must contain exactly one text and at most 9 images.")
+    for item in images:
+        _check_url(item["image"], "messages.content.image", allow_data=True)
+    _check_text(texts[0], "text", max_len=5000, required=True, where="messages.content")
+    for unsupported in ("negative_prompt", "prompt_extend"):
+        if unsupported in params:
+            raise _invalid(f"parameters.{unsupported} is not supported by wan2.7-image.")
+    n = _check_int(params, "n", 1, 4) or 1
+    if params.get("size") not in (None, "1K", "2K"):
+        _check_pixels(params, min_total=768 * 768, max_total=2048 * 2048, max_ratio=8)
+    _check_bool(params, "watermark")
+    _check_int(params, "seed", 0, 2147483647)
+    return n
 
 
 def _oss_error(code: str, message: str) -> bytes:

@@ -6,9 +6,9 @@ import time
 import jwt
 import pytest
 
-from imgapi.errors import Unauthorized
-from imgapi.passwords import hash_password, verify_password
-from imgapi.tokens import ALGORITHM, ISSUER, issue_token, verify_token
+from imgapi.core.errors import Unauthorized
+from imgapi.auth.passwords import hash_password, verify_password
+from imgapi.auth.tokens import ALGORITHM, ISSUER, issue_token, verify_token
 
 KEY = "k" * 64
 
@@ -56,8 +56,8 @@ def test_invalid_tokens_are_refused(token):
 
 @pytest.mark.parametrize("name", [".", "..", "combo", "remove_bg", "change_cloth", "", "a/b", "x" * 65, "name with space"])
 def test_unsafe_or_reserved_usernames_are_refused(name):
-    from imgapi.errors import BadRequest
-    from imgapi.users import validate_username
+    from imgapi.core.errors import BadRequest
+    from imgapi.auth.users import validate_username
 
     with pytest.raises(BadRequest):
         validate_username(name)
@@ -65,6 +65,6 @@ def test_unsafe_or_reserved_usernames_are_refused(name):
 
 @pytest.mark.parametrize("name", ["alice", "a.b", "ops@example.com", "combo2", "...a"])
 def test_ordinary_usernames_are_accepted(name):
-    from imgapi.users import validate_username
+    from imgapi.auth.users import validate_username
 
     assert validate_username(name) == name

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi.compose import change_background, cover, feather, run_change_bg
-from imgapi.enhance import spread
+from imgapi.engine.compose import change_background, cover, feather, run_change_bg
+from imgapi.engine.enhance import spread
 from tests.support.images import BACKGROUND, SUBJECT, encode, portrait_array, subject_mask
 
 W, H = 200, 240

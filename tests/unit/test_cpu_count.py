@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from imgapi import cutout
+from imgapi.engine import cutout
 
 
 @pytest.fixture

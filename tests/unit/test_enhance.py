@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from imgapi.enhance import bleed, enhance_colour, resample, sharpen
-from imgapi.enhance_levels import LEVELS, output_size
+from imgapi.engine.enhance import bleed, enhance_colour, resample, sharpen
+from imgapi.engine.enhance_levels import LEVELS, output_size
 
 
 @pytest.mark.parametrize("size,scale,cap,expected", [

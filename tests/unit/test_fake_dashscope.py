@@ -40,7 +40,7 @@ QWEN_BODY = {"model": "qwen-image-edit-plus",
              "input": {"messages": [{"role": "user", "content": [
                  {"image": "https://bucket.example/person.jpg"}, {"image": "https://bucket.example/bg.jpg"},
                  {"text": "put the person of image 1 in front of the background of image 2"}]}]},
-             "parameters": {"n": 2, "negative_prompt": "blurry", "watermark": False, "size": "640*512"}}
+             "parameters": {"n": 1, "negative_prompt": "blurry", "watermark": False, "size": "640*512"}}
 
 
 @pytest.fixture
@@ -423,12 +423,12 @@ def test_multimodal_success(fake, http):
     answer = response.json()
     choice = answer["output"]["choices"][0]
     assert choice["finish_reason"] == "stop" and choice["message"]["role"] == "assistant"
-    assert answer["usage"] == {"image_count": 2, "width": 640, "height": 512} and answer["request_id"]
+    assert answer["usage"] == {"image_count": 1, "width": 640, "height": 512} and answer["request_id"]
     urls = [item["image"] for item in choice["message"]["content"]]
-    assert len(urls) == 2 and all(fetch_png(http, u).size == (640, 512) for u in urls)
+    assert len(urls) == 1 and all(fetch_png(http, u).size == (640, 512) for u in urls)
     assert "X-DashScope-Async" not in fake.submits[0].headers and not fake.tasks
-    # the async header is tolerated; plain qwen-image-edit ignores size and uses result_size
-    plain = {**QWEN_BODY, "model": "qwen-image-edit", "parameters": {"size": "1024*1024"}}
+    # the async header is tolerated; without a size (and inputs of unknown size) result_size stands in
+    plain = {**QWEN_BODY, "model": "qwen-image-edit", "parameters": {}}
     answer = post(http, fake, MM, plain).json()
     assert answer["usage"] == {"image_count": 1, "width": fake.result_size[0], "height": fake.result_size[1]}
     assert fake.max_in_flight["qwen-image-edit-plus"] == 1 and fake.in_flight["qwen-image-edit-plus"] == 0
@@ -455,6 +455,8 @@ IMG, TXT = {"image": "https://bucket.example/a.jpg"}, {"text": "make it blue"}
     (_qwen(n=7), "n"),
     (_qwen(size="100*100"), "size"),
     ({**_qwen(), "model": "qwen-image-edit", "parameters": {"n": 2}}, "n"),
+    ({**_qwen(), "model": "qwen-image-edit", "parameters": {"size": "1024*1024"}}, "not supported"),
+    (_qwen(n=2, size="1024*1024"), "only when n is 1"),
     ({**_qwen(), "input": {"messages": []}}, "exactly one message"),
 ])
 def test_multimodal_validation(fake, http, body, hint):
@@ -480,3 +482,59 @@ def test_multimodal_calls_in_flight_together(fake):
     with ThreadPoolExecutor(2) as pool:
         assert list(pool.map(one, range(2))) == [200, 200]
     assert fake.max_in_flight["qwen-image-edit-plus"] == 2 and fake.in_flight["qwen-image-edit-plus"] == 0
+
+
+# ------------------------------------------------------------------ issue #20: families, regions, shapes, expiry
+
+WAN25_BODY = {"model": "wan2.5-i2i-preview", "input": {"prompt": "extend", "images": ["https://bucket.example/a.jpg"]},
+              "parameters": {"n": 1, "size": "1024*1024", "prompt_extend": False, "watermark": False}}
+WAN27_BODY = {"model": "wan2.7-image", "input": {"messages": [{"role": "user", "content": [
+    {"image": "https://bucket.example/a.jpg"}, {"text": "extend"}]}]}, "parameters": {"n": 1, "watermark": False}}
+
+
+@pytest.mark.parametrize("path,body,hint", [
+    (I2I, {**WAN25_BODY, "parameters": {"size": "512*512"}}, "out of range"),
+    (I2I, {**WAN25_BODY, "parameters": {"size": "2000*400"}}, "out of range"),
+    (I2I, {**WAN25_BODY, "parameters": {"n": 5}}, "n"),
+    (I2I, {**WAN25_BODY, "input": {"prompt": "x"}}, "input.images"),
+    (I2I, {**WAN25_BODY, "input": {"images": ["https://bucket.example/a.jpg"]}}, "prompt"),
+    (MM, {**WAN27_BODY, "parameters": {"size": "4096*4096"}}, "out of range"),
+    (MM, {**WAN27_BODY, "parameters": {"prompt_extend": False}}, "not supported"),
+    (MM, {**WAN27_BODY, "parameters": {"n": 5}}, "n"),
+])
+def test_the_current_families_are_checked_as_documented(fake, http, path, body, hint):
+    assert_error(post(http, fake, path, body, async_header=path == I2I), 400, "InvalidParameter", hint)
+
+
+def test_the_output_takes_the_aspect_of_the_last_image_at_the_familys_total(fake, http):
+    fake.input_sizes.update({"https://bucket.example/tall.jpg": (300, 600), "https://bucket.example/wide.jpg": (800, 400)})
+    body = _qwen([{"image": "https://bucket.example/tall.jpg"}, {"image": "https://bucket.example/wide.jpg"}, TXT])
+    answer = post(http, fake, MM, body, async_header=False).json()
+    width, height = answer["usage"]["width"], answer["usage"]["height"]
+    assert width == 2 * height and abs(width * height - 1024 * 1024) < 3000
+
+
+def test_wanx_expand_grows_the_input_by_its_scales(fake, http):
+    fake.input_sizes["https://bucket.example/in.jpg"] = (200, 100)
+    body = {"model": IMAGEEDIT_MODEL, "input": {"function": "expand", "prompt": "p",
+                                                "base_image_url": "https://bucket.example/in.jpg"},
+            "parameters": {"n": 1, "top_scale": 1.5, "bottom_scale": 1.5, "left_scale": 2.0, "right_scale": 1.0}}
+    task_id = post(http, fake, I2I, body).json()["output"]["task_id"]
+    while fake.tasks[task_id].status != "SUCCEEDED":
+        http.get(f"{fake.base_url}/tasks/{task_id}", headers={"Authorization": f"Bearer {fake.api_key}"})
+    assert (fake.tasks[task_id].images[0].width, fake.tasks[task_id].images[0].height) == (300, 150)
+
+
+def test_a_model_the_region_does_not_serve_is_refused(fake, http):
+    fake.region = "ap-southeast-1"
+    assert_error(post(http, fake, BG, BG_BODY), 404, "ModelNotFound", "region")
+    assert post(http, fake, I2I, WAN25_BODY).status_code == 200
+
+
+def test_result_links_expire_after_24_hours(fake, http):
+    answer = post(http, fake, MM, QWEN_BODY, async_header=False).json()
+    url = answer["output"]["choices"][0]["message"]["content"][0]["image"]
+    assert http.get(url).status_code == 200
+    fake.advance(86401)
+    expired = http.get(url)
+    assert expired.status_code == 403 and b"Request has expired." in expired.content

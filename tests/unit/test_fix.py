@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi.enhance import resample
-from imgapi.enhance_levels import FIX_FACTORS, fix_level, output_size
-from imgapi.errors import JobFailure
-from imgapi.pipeline import run_fix
+from imgapi.engine.enhance import resample
+from imgapi.engine.enhance_levels import FIX_FACTORS, fix_level, output_size
+from imgapi.core.errors import JobFailure
+from imgapi.engine.pipeline import run_fix
 from tests.support.images import encode
 
 

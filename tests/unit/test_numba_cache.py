@@ -25,7 +25,7 @@ REFINE = """
 import json, os, sys
 import numpy as np
 from PIL import Image
-from imgapi import cutout
+from imgapi.engine import cutout
 
 yy, xx = np.mgrid[0:96, 0:96]
 disc = ((yy - 48) ** 2 + (xx - 48) ** 2) < 30 ** 2
@@ -92,6 +92,6 @@ def test_the_image_builds_its_numba_cache_under_opt_and_code_copies_it():
     text = DOCKERFILE.read_text()
     assert "NUMBA_CACHE_DIR=/opt/numba-cache" in text
     assert 'python3.11 -c "import rembg.bg"' in text, "the cache is compiled at build time"
-    source = (ROOT / "layers" / "imgapi" / "imgapi" / "cutout.py").read_text()
+    source = (ROOT / "layers" / "imgapi" / "imgapi" / "engine" / "cutout.py").read_text()
     refine = source[source.index("def refine("):]
     assert refine.index("ensure_writable_cache()") < refine.index("from rembg import bg")

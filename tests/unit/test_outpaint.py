@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi.errors import JobFailure
-from imgapi.enhance import spread
-from imgapi.outpaint import expand, margins, run_expand
+from imgapi.core.errors import JobFailure
+from imgapi.engine.enhance import spread
+from imgapi.engine.outpaint import expand, margins, run_expand
 from tests.support.images import encode
 
 W, H = 160, 120

@@ -6,8 +6,8 @@ import base64
 import pytest
 from urllib3.filepost import encode_multipart_formdata
 
-from imgapi.errors import BadRequest
-from imgapi.request_body import parse_form
+from imgapi.core.errors import BadRequest
+from imgapi.core.request_body import parse_form
 
 
 def _event(body: bytes, ctype: str, b64: bool = True) -> dict:

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
-from imgapi import safe_fetch
-from imgapi.safe_fetch import FetchError, FetchLimits, fetch, refusal
-from imgapi.settings import get_settings
+from imgapi.core import safe_fetch
+from imgapi.core.safe_fetch import FetchError, FetchLimits, fetch, refusal
+from imgapi.core.settings import get_settings
 from tests.support.http_server import ScriptedServer
 
 

@@ -12,7 +12,7 @@ policy template (S3CrudPolicy & co., which grant more than any function uses) sh
 Resource notation:
   JobsTable                    the table (!GetAtt JobsTable.Arn)
   JobsTable/index/open-jobs    one of its indexes
-  UsersTable[username]         GetItem of that attribute only (dynamodb:Attributes, dynamodb:Select SPECIFIC_ATTRIBUTES)
+  UsersTable[username,token_generation] GetItem of those attributes only (dynamodb:Attributes, dynamodb:Select SPECIFIC_ATTRIBUTES)
   bucket, bucket/results/*     the images bucket (built from its name: a reference to it would be a circular
                                dependency through its S3 event sources), and a key prefix in it
   ImageJobsQueue, JwtSecret    a queue, a secret (its complete ARN)
@@ -33,16 +33,18 @@ from imgapi_local.template import load_template
 
 # -- the table ------------------------------------------------------------------------------------------------
 
-# Every API route but login and the playground authenticates: the token's key, and whether its user still exists.
+# Every API route but login and the playground authenticates: the token's key, and whether its user still exists;
+# or an X-Api-Key: its hash's owner, and when it was last used.
 _TOKEN = {
-    "dynamodb:GetItem": ["UsersTable[username]"],
+    "dynamodb:GetItem": ["UsersTable[username,token_generation]", "ApiKeysTable"],
+    "dynamodb:UpdateItem": ["ApiKeysTable"],
     "secretsmanager:GetSecretValue": ["JwtSecret"],
 }
 # A submit (combo, the first API's edits): the usage counters, the job row (replay, write, undo, wait), the inputs.
 _SUBMIT = {
-    "dynamodb:GetItem": ["JobsTable", "UsersTable[username]"],
+    "dynamodb:GetItem": ["JobsTable", "UsersTable[username,token_generation]", "ApiKeysTable"],
     "dynamodb:PutItem": ["JobsTable"],
-    "dynamodb:UpdateItem": ["JobsTable", "UsageTable"],
+    "dynamodb:UpdateItem": ["JobsTable", "UsageTable", "ApiKeysTable"],
     "dynamodb:DeleteItem": ["JobsTable"],
     "s3:PutObject": ["bucket/uploads/*"],
     "s3:DeleteObject": ["bucket/uploads/*"],
@@ -62,6 +64,7 @@ IAM: dict[str, dict[str, list[str]]] = {
     "LoginFunction": _row({
         "dynamodb:GetItem": ["UsersTable", "LoginAttemptsTable"],  # the password hash; the failure counter
         "dynamodb:PutItem": ["LoginAttemptsTable"],
+        "dynamodb:UpdateItem": ["LoginAttemptsTable"],  # an attempt counted atomically before the password check
         "dynamodb:DeleteItem": ["LoginAttemptsTable"],
         "secretsmanager:GetSecretValue": ["JwtSecret"],
     }),
@@ -113,6 +116,11 @@ IAM: dict[str, dict[str, list[str]]] = {
         "dynamodb:DeleteItem": ["ConfigsTable"],
         "dynamodb:Query": ["ConfigsTable/index/owner-index"],
     }),
+    "ApiKeysFunction": _row(_TOKEN, {
+        "dynamodb:PutItem": ["ApiKeysTable"],
+        "dynamodb:DeleteItem": ["ApiKeysTable"],
+        "dynamodb:Query": ["ApiKeysTable/index/owner-index"],
+    }),
     "IngestFunction": _row({
         "s3:GetObject": ["bucket/inbox/*", "bucket/incoming/*"],
         "s3:ListBucket": ["bucket"],  # a missing sidecar or a taken-in upload is 404, not 403
@@ -137,6 +145,11 @@ IAM: dict[str, dict[str, list[str]]] = {
         "s3:GetObject": ["bucket/uploads/*", "bucket/inbox/*"],
         "s3:ListBucket": ["bucket"],  # a deleted input fails its job at once (404), not after every retry (403)
         "s3:PutObject": ["bucket/results/*"],
+    }),
+    # remove.bg's API, synchronous: the caller, the usage counters (charged, refunded, read for its headers).
+    "RemoveBgCompatFunction": _row(_TOKEN, {
+        "dynamodb:GetItem": ["UsageTable"],
+        "dynamodb:UpdateItem": ["UsageTable"],
     }),
     "DashScopeWorkerFunction": _row({
         "dynamodb:GetItem": ["JobsTable"],
@@ -314,7 +327,7 @@ def test_no_function_may_scan_or_read_password_hashes_but_login():
         if function == "LoginFunction":
             assert users == {"dynamodb:GetItem": ["UsersTable"]}
         else:
-            assert users in ({}, {"dynamodb:GetItem": ["UsersTable[username]"]}), function
+            assert users in ({}, {"dynamodb:GetItem": ["UsersTable[username,token_generation]"]}), function
 
 
 def test_nothing_may_change_bucket_settings_acls_or_lifecycle():

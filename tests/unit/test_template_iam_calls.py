@@ -249,7 +249,7 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     the job read back, the sweeper: each through its handler, as the functional tests do at length."""
     import boto3
 
-    from imgapi.settings import get_settings
+    from imgapi.core.settings import get_settings
     from imgapi_local.events import LambdaContext, scheduled_event
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions
@@ -266,6 +266,10 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     config = api.call("POST", "/api/v1/configs", token=alice, json_body={"name": "tour", "alpha_matting": False})
     assert config.status == 201, config.body
     assert api.call("GET", "/api/v1/configs", token=alice).status == 200
+    key = api.call("POST", "/api/v1/api-keys", token=alice, json_body={"name": "tour"}).json()
+    assert api.call("GET", "/api/v1/api-keys", headers={"x-api-key": key["key"]}).status == 200
+    assert api.call("GET", "/api/v1/jobs", headers={"x-api-key": key["key"]}).status == 200
+    assert api.call("DELETE", f"/api/v1/api-keys/{key['id']}", token=alice).status == 204
     upload = api.call("POST", "/api/v1/uploads", token=alice, headers={"idempotency-key": "tour-1"},
                       json_body={"operation": "remove_bg", "filename": "tour.jpg",
                                  "params": {"config_id": config.json()["config_id"]}})
@@ -284,11 +288,12 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     assert job.status == 200 and job.json()["status"] == "completed", job.body
     assert api.call("GET", "/api/v1/jobs", token=alice).status == 200
     assert api.call("POST", "/api/v1/uploads", token=alice, headers={"idempotency-key": "tour-1"},
-                    json_body={"operation": "remove_bg", "filename": "tour.jpg"}).status == 200  # the replay
+                    json_body={"operation": "remove_bg", "filename": "tour.jpg",  # the replay: the same request
+                               "params": {"config_id": config.json()["config_id"]}}).status == 200
     assert api.call("DELETE", f"/api/v1/configs/{config.json()['config_id']}", token=alice).status == 204
     load_handler(specs["SweeperFunction"])(scheduled_event("SweeperFunction"), LambdaContext("SweeperFunction"))
     functions_seen = {call.function for call in CALLS}
-    assert {"LoginFunction", "ConfigsFunction", "UploadsFunction", "IngestFunction", "ImageWorkerFunction",
+    assert {"LoginFunction", "ConfigsFunction", "ApiKeysFunction", "UploadsFunction", "IngestFunction", "ImageWorkerFunction",
             "JobsFunction", "SweeperFunction"} <= functions_seen
     # A function calling something its row does not grant would be refused in AWS (AccessDenied): add the grant to
     # template.yaml and to the table together, or do not make the call.

@@ -58,5 +58,5 @@ export function stem(name) {
 }
 
 export function extensionOf(type) {
-  return { "image/png": "png", "image/webp": "webp", "image/jpeg": "jpg" }[String(type).split(";")[0]] || "png";
+  return { "image/png": "png", "image/webp": "webp", "image/avif": "avif", "image/jpeg": "jpg" }[String(type).split(";")[0]] || "png";
 }

@@ -111,10 +111,12 @@ function renderJobCard(job) {
   const error = el("p", { class: "error job-error", role: "alert" });
   const open = el("button", { type: "button", class: "secondary small", text: "View",
     onclick: () => openViewer(job, 0, true) });
+  const cancel = el("button", { type: "button", class: "secondary small job-cancel", text: "Cancel",
+    onclick: () => cancelJob(job) });
   const root = el("li", { class: "job" }, thumb,
     el("div", { class: "job-text" }, el("div", {}, title, " ", name), el("div", { class: "status-line" }, chip, detail),
-      progress, error), open);
-  return { root, thumb, name, chip, detail, progress, error, open };
+      progress, error), open, cancel);
+  return { root, thumb, name, chip, detail, progress, error, open, cancel };
 }
 
 export function updateCard(job) {
@@ -146,6 +148,23 @@ export function updateCard(job) {
   card.error.textContent = status === "failed" ? `${job.error || "The job failed."}${job.code ? ` (${job.code})` : ""}` : "";
   show(card.error, status === "failed");
   show(card.open, status === "completed");
+  show(card.cancel, Boolean(job.taskId) && CANCELLABLE.has(status));
+}
+
+// DELETE /api/v1/jobs/{task_id}: the job ends as cancelled (a 409 means it finished first: show how it ended).
+const CANCELLABLE = new Set(["awaiting_upload", "pending", "processing"]);
+
+async function cancelJob(job) {
+  job.card.cancel.disabled = true;
+  try {
+    applyView(job, await api("DELETE", `/api/v1/jobs/${job.taskId}`));
+  } catch (err) {
+    if (err.status === 409) await job.refresh().catch(() => {});
+    else if (err.status !== 401) banner(`Cancel: ${err.message}`);
+  } finally {
+    job.card.cancel.disabled = false;
+  }
+  if (TERMINAL.has(job.status)) { clearTimeout(job.timer); finished(job); }
 }
 
 // -- recent jobs -------------------------------------------------------------------------------------------

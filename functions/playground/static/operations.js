@@ -1,10 +1,10 @@
 // What the API offers, as the form presents it: each operation's route, image inputs and parameters (names, ranges
 // and defaults of layers/imgapi/imgapi/operations.py), and the statuses a job goes through. Data only.
 
-export const TERMINAL = new Set(["completed", "failed"]);
+export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 export const STATUS_LABELS = {
   uploading: "Uploading", awaiting_upload: "Awaiting upload", pending: "Pending",
-  processing: "Processing", completed: "Completed", failed: "Failed",
+  processing: "Processing", completed: "Completed", failed: "Failed", cancelled: "Cancelled",
 };
 
 const ENGINE = {
@@ -14,7 +14,7 @@ const ENGINE = {
 };
 const FORMAT = {
   name: "format", label: "Result format", type: "select", value: "png",
-  options: [["png", "PNG"], ["webp", "WebP (lossless, smaller)"]],
+  options: [["png", "PNG"], ["webp", "WebP (lossless, smaller)"], ["avif", "AVIF (lossy, smallest)"]],
 };
 const BACKGROUND = { name: "bgcolor", label: "Background", type: "background", value: "#ffffff" };
 const imagesCount = (value) => ({ name: "n", label: "Images (DashScope; local makes one)", type: "number", min: 1, max: 4, step: 1, value });

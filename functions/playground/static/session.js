@@ -3,6 +3,7 @@
 import { $, show } from "./dom.js";
 import { clearSession, login, saveSession, session } from "./api.js";
 import { forgetJobs, loadRecent, resumeJobs, stopPolling } from "./jobs.js";
+import { clearKeys, loadKeys } from "./keys.js";
 
 let lastUser = session.user;
 
@@ -13,11 +14,13 @@ function signIn(token, user) {
   render();
   resumeJobs(); // after an expired token
   loadRecent();
+  loadKeys();
 }
 
 export function signOut(message) {
   clearSession();
   stopPolling();
+  clearKeys(); // the last user's keys and a key shown once do not stay on the page
   const error = $("login-error");
   error.textContent = message || "";
   show(error, Boolean(message));

@@ -10,13 +10,13 @@ export function renderSlot(spec) {
   const slot = { spec, files: [], urlInput: null };
   const list = el("ul", { class: "chosen" });
   const picker = el("input", {
-    type: "file", class: "visually-hidden", accept: "image/jpeg,image/png,image/webp", multiple: Boolean(spec.multiple),
+    type: "file", class: "visually-hidden", accept: "image/jpeg,image/png,image/webp,image/heic,image/heif,.heic,.heif,image/avif", multiple: Boolean(spec.multiple),
     name: spec.field, dataset: { slot: spec.field },
     onchange: () => { addFiles(slot, picker.files, list); picker.value = ""; },
   });
   const drop = el("label", { class: "drop" }, picker,
     el("span", { class: "drop-main", text: spec.multiple ? "Drop images here or choose files" : "Drop an image here or choose a file" }),
-    el("span", { class: "muted small", text: "JPEG, PNG or WebP" }));
+    el("span", { class: "muted small", text: "JPEG, PNG, WebP, HEIC or AVIF" }));
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => {

@@ -1,0 +1,320 @@
+"""remove.bg's public API on imgapi: POST /v1.0/removebg and GET /v1.0/account, as remove.bg documents them, so a
+remove.bg client pointed at our base URL works unchanged (docs/api.md, "Coming from remove.bg").
+
+Synchronous: the cut-out is made in the request, on the image worker's image (functions/image_worker/removebg_app.py).
+One call is one unit of the caller's quotas (jobs/quotas, as a submit is): a refused request charges nothing, and
+a call that fails after being charged gives its charge back. Answers and errors are remove.bg's shapes:
+{"errors": [{"title", "code", "detail"}]}, 403 for a missing or bad key, 402 for the daily quota spent, 429 with
+Retry-After for the rate. The output options are core/output_spec's, the same as the native API's.
+
+Why it is long: it is one route's whole contract (sources, options, answer headers, error mapping); the image work
+itself is in the engine.
+
+Why it is long: remove.bg's whole route (inputs, answer headers, its error shape) in one place, as its
+documentation reads.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from botocore.exceptions import BotoCoreError, ClientError
+
+from imgapi.api.http_api import create_resolver
+from imgapi.api.removebg_fields import TYPES
+from imgapi.api.routes import Request, route
+from imgapi.core import aws
+from imgapi.core.errors import ApiError, BadRequest, JobFailure
+from imgapi.core.observability import logger
+from imgapi.core.request_body import Form, parse_form
+from imgapi.core.settings import get_settings
+from imgapi.core import output_spec
+from imgapi.core.output_spec import OutputOptions
+from imgapi.jobs import quotas
+
+# A person is cut out best by a human-segmentation model, where the deployment has one (RembgModels).
+TYPE_MODELS = {"person": ("u2net_human_seg", "birefnet-portrait")}
+UNLIMITED_CREDITS = 999999  # what /v1.0/account reports when the deployment sets no daily quota (JobsPerDay 0)
+# A Lambda response is at most 6 MB, base64 inflates by 4/3, the JSON answer's result_b64 too: results over this
+# are re-encoded smaller (webp, then fewer pixels) so every client gets a body (none of remove.bg's follows a POST
+# redirect). Measured and documented in docs/api.md.
+MAX_RESULT_BYTES = 4_400_000
+JSON_TYPE = "application/json; charset=utf-8"
+
+class RemoveBgError(Exception):
+    """An answer in remove.bg's error shape."""
+
+    def __init__(self, status: int, title: str, code: str | None = None, detail: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(title)
+        self.status, self.title, self.code, self.detail, self.headers = status, title, code, detail, headers or {}
+
+    def response(self) -> Response:
+        error = {"title": self.title, **({"code": self.code} if self.code else {}),
+                 **({"detail": self.detail} if self.detail else {})}
+        return Response(status_code=self.status, content_type=JSON_TYPE, body=json.dumps({"errors": [error]}),
+                        headers=self.headers)
+
+
+def from_api_error(exc: ApiError) -> RemoveBgError:
+    """Our errors in remove.bg's shape and statuses."""
+    if exc.status == 401:
+        missing = exc.code == "missing_token"
+        return RemoveBgError(403, "Missing API Key" if missing else "API Key invalid", "auth_failed",
+                             None if missing else exc.message)
+    if exc.status == 429:
+        if exc.code == "quota_exceeded":
+            return RemoveBgError(402, "Insufficient credits", "insufficient_credits", exc.message)
+        return RemoveBgError(429, "Rate limit exceeded", "rate_limit_exceeded", exc.message, exc.headers)
+    if exc.code == "file_too_large" or exc.status == 413:
+        return RemoveBgError(400, "File too large", "file_too_large", exc.message)
+    if exc.code == "too_many_pixels":
+        return RemoveBgError(400, "Image resolution too high", "resolution_too_high", exc.message)
+    if exc.code in ("unsupported_image", "corrupt_image", "empty_file", "animated_image"):
+        return RemoveBgError(400, "There was an error reading the image.", "failed_to_read_image", exc.message)
+    if exc.status == 400:
+        return RemoveBgError(400, exc.message, exc.code)
+    return RemoveBgError(exc.status, exc.message, exc.code, None, exc.headers)
+
+
+# -- reading the request --------------------------------------------------------------------------------------------
+
+
+def _field(form: Form, name: str) -> Any:
+    value = form.fields.get(name)
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _file(form: Form, name: str) -> bytes | None:
+    uploaded = form.files.get(name)
+    return uploaded.data if uploaded is not None and uploaded.data else None
+
+
+def options_from(form: Form) -> tuple[OutputOptions, str]:
+    """The output options and the type from the request's fields; BadRequest with remove.bg's code."""
+    def get(name: str, default: Any) -> Any:
+        value = _field(form, name)
+        return default if value is None else value
+
+    kind = str(get("type", "auto")).strip().lower()
+    if kind not in TYPES:
+        raise BadRequest("Invalid type parameter given", code="invalid_type")
+    for flag in ("semitransparency", "add_shadow"):
+        output_spec.boolean(get(flag, "false"), flag)  # accepted and checked; see FIELDS for what they do here
+    colours = [name for name in ("bg_color", "bg_image_url") if _field(form, name) is not None]
+    if _file(form, "bg_image_file") is not None:
+        colours.append("bg_image_file")
+    if len(colours) > 1:
+        raise BadRequest("Multiple background sources given: Please provide either the bg_color, the bg_image_url "
+                         "or the bg_image_file parameter.", code="multiple_bg_sources")
+    roi = get("roi", None)
+    options = OutputOptions(
+        format=output_spec.output_format(get("format", "auto")),
+        crop=output_spec.boolean(get("crop", False), "crop"),
+        crop_margin=output_spec.crop_margin(get("crop_margin", "0")),
+        roi=None if roi is None else output_spec.roi(roi),
+        scale=output_spec.scale(get("scale", "original")),
+        position=output_spec.position(get("position", "original")),
+        channels=output_spec.channels(get("channels", "rgba")),
+        bg_color=None if _field(form, "bg_color") is None else output_spec.colour(_field(form, "bg_color")),
+        max_pixels=output_spec.size(get("size", "preview")),
+        require_foreground=True,
+    )
+    return options, kind
+
+
+def _valid_url(url: str, code: str, title: str) -> str:
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or len(url) > 2048:
+        raise BadRequest(title, code=code)
+    return url
+
+
+def source_image(form: Form) -> bytes:
+    """The one image source's bytes, checked as every input is."""
+    from imgapi.engine.image_input import inspect_image
+    from imgapi.engine.remote_images import ImageUnavailable, download_image
+
+    settings = get_settings()
+    upload, b64, url = _file(form, "image_file"), _field(form, "image_file_b64"), _field(form, "image_url")
+    given = [s for s in (upload, b64, url) if s is not None]
+    if not given:
+        raise BadRequest("No image given", code="missing_source")
+    if len(given) > 1:
+        raise BadRequest("Multiple image sources given: Please provide either the image_url, image_file or "
+                         "image_file_b64 parameter.", code="multiple_sources")
+    if url is not None:
+        url = _valid_url(url, "invalid_image_url", "Invalid image_url: Please provide a valid URL.")
+        try:
+            return download_image(url, what="image_url", max_bytes=settings.max_upload_bytes,
+                                  max_pixels=settings.max_input_pixels)[0]
+        except (JobFailure, ImageUnavailable) as exc:
+            raise BadRequest(f"Failed to download image from given image_url: {exc}",
+                             code="failed_image_download") from exc
+    if b64 is not None:
+        text = str(b64).split(",", 1)[1] if str(b64).startswith("data:") else str(b64)
+        if len(text) > settings.max_upload_bytes * 4 // 3 + 4:
+            raise BadRequest("File too large", code="file_too_large")
+        try:
+            upload = base64.b64decode(text, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise BadRequest("There was an error reading the image.", code="failed_to_read_image") from exc
+    inspect_image(upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
+    return upload
+
+
+def background_image(form: Form):
+    """The background image as an RGB array, or None."""
+    from imgapi.engine.pipeline import apply_background_colour, decode
+    from imgapi.engine.remote_images import ImageUnavailable, download_image
+    import numpy as np
+
+    settings = get_settings()
+    data, url = _file(form, "bg_image_file"), _field(form, "bg_image_url")
+    if url is not None:
+        url = _valid_url(url, "invalid_bg_image_url", "Invalid bg_image_url: Please provide a valid URL.")
+        try:
+            data = download_image(url, what="bg_image_url", max_bytes=settings.max_upload_bytes,
+                                  max_pixels=settings.max_input_pixels)[0]
+        except (JobFailure, ImageUnavailable) as exc:
+            raise BadRequest(f"Failed to download background image from given image_url: {exc}",
+                             code="failed_bg_download") from exc
+    if data is None:
+        return None
+    try:
+        image, alpha = decode(data)
+    except JobFailure as exc:
+        raise BadRequest(f"There was an error reading the background image: {exc}",
+                         code="failed_to_read_image") from exc
+    rgb = np.asarray(image)
+    return apply_background_colour(rgb, alpha, (255, 255, 255, 255))[0] if alpha is not None else rgb
+
+
+def _model(kind: str) -> str:
+    settings = get_settings()
+    for model in TYPE_MODELS.get(kind, ()):
+        if model in settings.rembg_models:
+            return model
+    return settings.default_rembg_model
+
+
+# -- usage ----------------------------------------------------------------------------------------------------------
+# jobs/quotas' counters: the sliding minute (its used_in_window) and the UTC day's (`day#<owner>#<day>`, read here).
+
+
+def _used(counter: str) -> int:
+    table = get_settings().usage_table
+    if not table:
+        return 0
+    item = aws.client("dynamodb").get_item(TableName=table, Key={"counter": {"S": counter}},
+                                           ConsistentRead=True).get("Item") or {}
+    return int(item.get("used", {}).get("N", "0"))
+
+
+def rate_headers(owner: str, now: float) -> dict[str, str]:
+    """X-RateLimit-*: the sliding minute of jobs/quotas (SubmitsPerMinute), its remaining calls and when it frees one."""
+    limit = get_settings().submits_per_minute
+    if not limit or not get_settings().usage_table:
+        return {"X-RateLimit-Limit": str(UNLIMITED_CREDITS), "X-RateLimit-Remaining": str(UNLIMITED_CREDITS),
+                "X-RateLimit-Reset": str(int(now) + quotas.MINUTE)}
+    used, frees_at = quotas.used_in_window(owner, now=now)
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - used)),
+            "X-RateLimit-Reset": str(int(frees_at) + 1)}
+
+
+def account(owner: str, now: float | None = None) -> dict:
+    """remove.bg's account shape, exactly its keys: the credits are what is left of today's quota (JobsPerDay)."""
+    now = time.time() if now is None else now
+    limit = get_settings().jobs_per_day
+    left = max(0, limit - _used(f"day#{owner}#{int(now // quotas.DAY)}")) if limit else UNLIMITED_CREDITS
+    return {"data": {"attributes": {
+        "credits": {"total": float(left), "subscription": float(left), "payg": 0.0, "enterprise": 0.0},
+        "api": {"free_calls": int(left), "sizes": "all"}}}}
+
+
+# -- the call --------------------------------------------------------------------------------------------------------
+
+
+def remove_background(owner: str, event: dict) -> Response:
+    from imgapi.engine.cutout_settings import RemovalConfig
+    from imgapi.engine.pipeline import run_remove_bg
+
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    form = parse_form(event)
+    options, kind = options_from(form)
+    data = source_image(form)
+    background = background_image(form)
+    now = time.time()
+    charge = quotas.admit_job(owner, now=now)  # 429 rate_limited / quota_exceeded: no work done, nothing charged
+    try:
+        config = RemovalConfig(model=_model(kind))
+        output = run_remove_bg(data, config, options=options, background=background)
+        budget = options.max_pixels
+        while len(output.data) > MAX_RESULT_BYTES and output.width * output.height > 1:
+            # Too large for a Lambda response: fewer pixels until it fits (X-Width/X-Height say what was sent).
+            budget = int(output.width * output.height * MAX_RESULT_BYTES / len(output.data) * 0.8)
+            output = run_remove_bg(data, config, options=OutputOptions(**{**options.__dict__, "max_pixels": budget}),
+                                   background=background)
+    except JobFailure as exc:
+        quotas.refund(charge)
+        raise BadRequest("There was an error reading the image.", code="failed_to_read_image") from exc
+    except Exception:
+        quotas.refund(charge)
+        raise
+    logger.info("removebg call", extra={"owner": owner, "width": output.width, "height": output.height,
+                                        "format": output.extension, "credits": 1})
+    fg = output.foreground
+    answer_headers = {"X-Width": str(output.width), "X-Height": str(output.height), "X-Credits-Charged": "1",
+                      "X-Foreground-Top": str(fg.top), "X-Foreground-Left": str(fg.left),
+                      "X-Foreground-Width": str(fg.width), "X-Foreground-Height": str(fg.height),
+                      **rate_headers(owner, now)}
+    if str(_field(form, "type_level") or "1").lower() != "none":
+        answer_headers["X-Type"] = "other" if kind == "auto" else ("graphics" if kind == "graphic" else kind)
+    if "application/json" in headers.get("accept", "").lower():
+        body = {"data": {"result_b64": base64.b64encode(output.data).decode("ascii"), "foreground_top": fg.top,
+                         "foreground_left": fg.left, "foreground_width": fg.width, "foreground_height": fg.height}}
+        return Response(status_code=200, content_type="application/json", body=json.dumps(body),
+                        headers=answer_headers)
+    return Response(status_code=200, content_type=output.content_type, body=output.data, headers=answer_headers)
+
+
+def removebg_api() -> APIGatewayHttpResolver:
+    """The remove.bg routes' resolver: every error in remove.bg's shape (a bad key is 403 auth_failed)."""
+    app = create_resolver()
+
+    @app.exception_handler(RemoveBgError)
+    def _removebg_error(exc: RemoveBgError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        logger.info("removebg request refused", extra={"status": exc.status, "code": exc.code})
+        return from_api_error(exc).response()
+
+    @app.exception_handler([ClientError, BotoCoreError])
+    def _backing_service(exc: Exception) -> Response:
+        logger.exception("a backing service failed")
+        return RemoveBgError(503, "A storage service failed; try again", "service_unavailable",
+                             headers={"Retry-After": "1"}).response()
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return RemoveBgError(500, "Internal error; it has been logged", "internal_error").response()
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response:
+        return RemoveBgError(404, "Not found", "not_found").response()
+
+    @route(app, "POST /v1.0/removebg")
+    def removebg(request: Request) -> Response:
+        return remove_background(request.owner, request.event)
+
+    @route(app, "GET /v1.0/account")
+    def account_route(request: Request) -> Response:
+        return Response(status_code=200, content_type=JSON_TYPE, body=json.dumps(account(request.owner)))
+
+    return app

@@ -1,0 +1,180 @@
+"""What the jobs area accepts, declared once as data: each parameter's type, range, default and error code.
+
+The parsers (operations, removal_configs, uploads, views) read requests with these declarations, and the API's
+contract (api.contract) gathers them into routes and the OpenAPI document: the API reads the domain, never the
+reverse.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from imgapi.jobs import lifecycle
+from imgapi.engine.enhance_levels import DEFAULT_LEVEL, LEVELS, OUTPUT_FORMATS
+from imgapi.core.parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
+from imgapi.core.request_body import MAX_IDEMPOTENCY_KEY
+from imgapi.core.settings import get_settings
+from imgapi.core.vocabulary import (
+    ENGINES, EXPAND_DEFAULT_PROMPT, FIX_DEFAULT_PROMPT, IMAGE_CONTENT_TYPES, MAX_PROMPT_CHARS, MAX_URL_CHARS,
+    OPERATIONS, SCALE_RANGE, UPLOAD_OPERATIONS,
+)
+
+JOB_STATUSES = (lifecycle.AWAITING_UPLOAD, lifecycle.PENDING, lifecycle.PROCESSING, lifecycle.COMPLETED, lifecycle.FAILED,
+                lifecycle.CANCELLED)
+MAX_WAIT_SECONDS = 25  # API Gateway gives up on a request after 30 s
+
+# -- path parameters -----------------------------------------------------------------------------------------------
+
+TASK_ID = Param("task_id", STRING, "The task's id, as its submit answered it.", format=UUID_FORMAT, code="bad_task_id")
+CONFIG_ID_PATH = Param("config_id", STRING, "The configuration's id, as its creation answered it.",
+                       format=UUID_FORMAT, code="bad_config_id")
+
+# -- combo and remove_bg: the background-removal settings ----------------------------------------------------------
+
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?")
+
+
+def _colour(value: Any) -> tuple[int, int, int, int]:
+    """bgcolor: '#rrggbb', '#rrggbbaa' or [r, g, b(, a)], as RGBA."""
+    if isinstance(value, str):
+        match = _HEX_COLOUR.fullmatch(value)
+        if match:
+            raw = match.group(1) + (match.group(2) or "ff")
+            return tuple(int(raw[i:i + 2], 16) for i in range(0, 8, 2))  # type: ignore[return-value]
+    elif isinstance(value, list) and len(value) in (3, 4) and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value):
+        return tuple(value) + ((255,) if len(value) == 3 else ())  # type: ignore[return-value]
+    raise BGCOLOR.refuse(value)
+
+
+BGCOLOR = Param(
+    "bgcolor", STRING, "Fill the background with this colour: '#rrggbb', '#rrggbbaa' or [r, g, b(, a)] (0-255).",
+    reader=_colour, expects="'#rrggbb', '#rrggbbaa' or [r, g, b(, a)] with values 0-255", example="#ffffff",
+    schema_override={"oneOf": [
+        {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$"},
+        {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}, "minItems": 3, "maxItems": 4},
+    ]})
+
+CONFIG_NAME = Param("name", STRING, "A name to recognise the configuration by.", default="", max_length=100)
+REMOVAL_SETTINGS = (
+    Param("model", STRING, "A rembg model this deployment has (stack parameter RembgModels).",
+          default=lambda: get_settings().default_rembg_model, enum=lambda: get_settings().rembg_models,
+          code="model_unavailable"),
+    Param("alpha_matting", BOOLEAN, "Refine soft edges (hair) with alpha matting.", default=False),
+    Param("alpha_matting_foreground_threshold", INTEGER, "Alpha matting: pixels above this are foreground.",
+          default=240, minimum=0, maximum=255),
+    Param("alpha_matting_background_threshold", INTEGER, "Alpha matting: pixels below this are background.",
+          default=10, minimum=0, maximum=255),
+    Param("alpha_matting_erode_size", INTEGER, "Alpha matting: erosion of the trimap, in pixels.",
+          default=10, minimum=0, maximum=40),
+    Param("post_process_mask", BOOLEAN, "Smooth the mask (morphological opening and blur).", default=False),
+    BGCOLOR,
+)
+CONFIG = Param("config", OBJECT, "Background-removal settings for this job alone, instead of a saved config_id.",
+               fields=REMOVAL_SETTINGS + (CONFIG_NAME,), closed=True)
+CONFIG_ID = Param("config_id", STRING, "A saved background-removal configuration (POST /api/v1/configs); the "
+                  "deployment's default model when left out.", format=UUID_FORMAT)
+ENHANCE_LEVEL = Param("enhance_level", STRING, "How strongly to enlarge, denoise and sharpen the cut-out.",
+                      enum=tuple(LEVELS), default=DEFAULT_LEVEL, code="bad_enhance_level")
+FORMAT = Param("format", STRING, "The result's format; both keep transparency (WebP lossless).",
+               enum=OUTPUT_FORMATS, default=OUTPUT_FORMATS[0], code="bad_format")
+
+COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT)
+REMOVE_BG_FIELDS = (CONFIG_ID, CONFIG, FORMAT)
+UPLOAD_PARAMS = {"combo": (ENHANCE_LEVEL, CONFIG_ID, CONFIG, FORMAT), "remove_bg": REMOVE_BG_FIELDS}
+
+# -- the first API's image edits -----------------------------------------------------------------------------------
+
+
+def image_url(name: str, what: str) -> Param:
+    return Param(name, STRING, f"{what}: an http(s) URL, or the image uploaded as the multipart file "
+                 f"{name.removesuffix('_url')}.", format=URL_FORMAT, max_length=MAX_URL_CHARS, code="bad_url",
+                 example="https://example.com/image.jpg")
+
+
+def prompt(name: str, default: str, what: str) -> Param:
+    return Param(name, STRING, what, default=default, max_length=MAX_PROMPT_CHARS)
+
+
+def images_wanted(default: int) -> Param:
+    return Param("n", INTEGER, "How many images to make (the local engine makes one).", default=default,
+                 minimum=1, maximum=4)
+
+
+def scale(side: str) -> Param:
+    return Param(f"{side}_scale", NUMBER, f"Extend the image towards the {side}: the extent from its centre to that "
+                 "side is multiplied by this.", default=1.5, minimum=SCALE_RANGE[0], maximum=SCALE_RANGE[1])
+
+
+ENGINE = Param("engine", STRING, "Where the job runs: our own image worker (local) or DashScope. Left out: DashScope "
+               "where it is configured and can run the operation, else local.", enum=ENGINES, code="bad_engine")
+WAIT = Param("wait", NUMBER, "Seconds to wait for the job to finish before answering (then 200 and the finished job; "
+             "202 if it is still running).", default=0, minimum=0, maximum=MAX_WAIT_SECONDS)
+BASE_IMAGE_URL = image_url("base_image_url", "The image to edit")
+
+
+@dataclass(frozen=True)
+class EditForm:
+    """One image edit's body: its input images (URL fields, each one also a file), its other fields, and which
+    inputs it needs (at least one of each group, counting a URL field and its file as the same)."""
+
+    image_urls: tuple[Param, ...]
+    fields: tuple[Param, ...]
+    needs: tuple[tuple[str, ...], ...]
+
+    @property
+    def all_fields(self) -> tuple[Param, ...]:
+        return self.image_urls + self.fields + (ENGINE, WAIT)
+
+
+EDIT_FORMS: dict[str, EditForm] = {
+    "change_bg": EditForm(
+        (BASE_IMAGE_URL, image_url("ref_image_url", "The new background")),
+        (prompt("ref_prompt", "", "The new background in words (DashScope only)."), images_wanted(1)),
+        (("base_image_url",), ("ref_image_url", "ref_prompt"))),
+    "change_cloth": EditForm(
+        (image_url("person_image_url", "The person to dress"), image_url("top_garment_url", "The top (or a dress)"),
+         image_url("bottom_garment_url", "The bottom")),
+        (), (("person_image_url",), ("top_garment_url", "bottom_garment_url"))),
+    "expand": EditForm(
+        (BASE_IMAGE_URL,),
+        tuple(scale(side) for side in ("top", "bottom", "left", "right"))
+        + (prompt("prompt", EXPAND_DEFAULT_PROMPT, "What to fill the new area with (DashScope only)."), images_wanted(2)),
+        (("base_image_url",),)),
+    "fix": EditForm(
+        (BASE_IMAGE_URL,),
+        (prompt("prompt", FIX_DEFAULT_PROMPT, "The instruction to DashScope's model (DashScope only)."),
+         Param("upscale_factor", INTEGER, "Enlarge by this factor (1: sharpen without enlarging).", default=1,
+               minimum=1, maximum=4)),
+        (("base_image_url",),)),
+    "remove_bg": EditForm((image_url("image_url", "The image to cut out"),), REMOVE_BG_FIELDS, (("image_url",),)),
+}
+
+# -- direct uploads -----------------------------------------------------------------------------------------------
+
+UPLOAD_OPERATION = Param("operation", STRING, "What to do with the uploaded image.", enum=UPLOAD_OPERATIONS,
+                         code="unknown_operation")
+UPLOAD_FILENAME = Param("filename", STRING, "The file's name; a safe base name of it goes into the S3 key.",
+                        max_length=1024, example="catalogue-photo.jpg")
+UPLOAD_CONTENT_TYPE = Param("content_type", STRING, "The file's type (from the filename's extension when left out).",
+                            enum=IMAGE_CONTENT_TYPES, code="bad_content_type")
+UPLOAD_SIZE = Param("size", INTEGER, "The file's size in bytes: over MaxUploadBytes is refused at once (413).",
+                    minimum=1)
+UPLOAD_PARAMS_FIELD = Param("params", OBJECT, "The operation's parameters, as its own submit takes them.",
+                            fields=UPLOAD_PARAMS["combo"])
+
+# -- listing jobs --------------------------------------------------------------------------------------------------
+
+LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 20, 100
+LIST_LIMIT = Param("limit", INTEGER, "Jobs per page.", default=LIST_DEFAULT_LIMIT, minimum=1, maximum=LIST_MAX_LIMIT)
+LIST_STATUS = Param("status", STRING, "Only jobs in this state.", enum=JOB_STATUSES)
+LIST_OPERATION = Param("operation", STRING, "Only jobs of this operation.", enum=OPERATIONS)
+LIST_NEXT_TOKEN = Param("next_token", STRING, "The previous page's next_token, for the next page.", max_length=1024,
+                        pattern="^[A-Za-z0-9_-]+$", code="bad_next_token")
+
+# -- headers ------------------------------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY = Param("Idempotency-Key", STRING, "A retried request with the same key (same user and operation) "
+                        "gets the first request's task instead of a new job: 1-255 printable characters.",
+                        max_length=MAX_IDEMPOTENCY_KEY, code="bad_idempotency_key", extra_schema={"minLength": 1})
