@@ -473,10 +473,11 @@ class LocalStack:
 
             def _refuse(self, status: int, message: str) -> None:
                 # Malformed or absurd framing: answered without reading a body, and the connection closed (what
-                # follows on it cannot be parsed safely).
+                # follows on it cannot be parsed safely). In the API's documented error shape.
                 self.close_connection = True
+                code = "bad_framing" if status == 400 else "request_too_large"
                 self._send(status, {"content-type": "application/json", "connection": "close"},
-                           json.dumps({"message": message}).encode())
+                           json.dumps({"error": message, "code": code}).encode())
 
             def _handle(self) -> None:
                 started = time.monotonic()

@@ -89,7 +89,10 @@ def _bounded_wait(case) -> None:
 
 
 @SCHEMA.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES)
+# derandomize: the same examples on every run, so that the suite's outcome never depends on a random draw; a wider
+# exploration is FUZZ_EXAMPLES=200 with FUZZ_RANDOM=1.
+@settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES,
+          derandomize=not os.environ.get("FUZZ_RANDOM"))
 def test_no_5xx_and_every_answer_is_documented(case, base_url, fuzz_token):
     _bounded_wait(case)
     case.call_and_validate(base_url=base_url, headers={"Authorization": f"Bearer {fuzz_token}"}, checks=CHECKS,
