@@ -34,6 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 share_botocore_models()
 
 
+def pytest_collection_modifyitems(items):
+    """schemathesis names each API operation's item after it (`test_x[POST /api/v1/login]`) but leaves all of them
+    the test function's node id. pytest-xdist schedules by node id, and `--dist loadfile` keeps one item per id: all
+    the operations but one would silently not run. Each item's node id gets its name."""
+    for item in items:
+        if type(item).__name__ == "SchemathesisFunction" and item.nodeid.rsplit("::", 1)[-1] != item.name:
+            item._nodeid = f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}"
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     """What the package caches from the environment (settings, clients) is forgotten before and after every test.

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from imgapi.auth import users
+from imgapi.auth.tokens import issue_token
 from imgapi.core.settings import get_settings
 
 
@@ -117,3 +118,18 @@ def test_at_most_25_keys_a_user(api, alice):
         _create(api, alice, f"k{n}")
     answer = api.call("POST", "/api/v1/api-keys", token=alice, json_body={"name": "one-more"})
     assert answer.status == 400 and answer.json()["code"] == "too_many_keys"
+
+
+def test_a_deleted_accounts_keys_do_not_come_back_with_a_new_account_of_the_same_name(api, stack):
+    users.create_user("carol", "carol-password")
+    token = issue_token("carol")[0]
+    created = api.call("POST", "/api/v1/api-keys", token=token, json_body={"name": "ci"})
+    assert created.status == 201, created.body
+    key = created.json()["key"]
+    assert api.call("GET", "/api/v1/jobs", headers={"x-api-key": key}).status == 200
+    users.delete_user("carol")
+    users.create_user("carol", "another-password")
+    answer = api.call("GET", "/api/v1/jobs", headers={"x-api-key": key})
+    assert answer.status == 401 and answer.json()["code"] == "invalid_api_key"
+    fresh = issue_token("carol")[0]
+    assert api.call("GET", "/api/v1/api-keys", token=fresh).json()["keys"] == []

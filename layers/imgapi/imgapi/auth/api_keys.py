@@ -103,6 +103,15 @@ def revoke_key(owner: str, key_id: str) -> None:
     raise NotFound(f"no API key {key_id} of yours", code="key_not_found")
 
 
+def revoke_all(owner: str) -> int:
+    """Delete every key of `owner` (the account is being deleted: a new account of the same name must not inherit
+    them); returns how many there were."""
+    items = _owned(owner)
+    for item in items:
+        _table().delete_item(Key={"key_hash": item["key_hash"]})
+    return len(items)
+
+
 def owner_of(key: str) -> str | None:
     """The user a key acts as, or None for an unknown or revoked key. Notes when it was used (once a minute)."""
     if not looks_like_key(key):

@@ -7,6 +7,7 @@ import time
 
 from botocore.exceptions import ClientError
 
+from imgapi.auth import api_keys
 from imgapi.core import aws
 from imgapi.core.errors import BadRequest, Conflict, NotFound
 from imgapi.core.records import is_condition_failure
@@ -85,12 +86,14 @@ def set_password(username: str, password: str) -> None:
 
 
 def delete_user(username: str) -> None:
+    """Delete the account, its tokens (their generation goes with the row) and its API keys."""
     try:
         _table().delete_item(Key={"username": username}, ConditionExpression="attribute_exists(username)")
     except ClientError as exc:
         if is_condition_failure(exc):
             raise NotFound(f"user {username!r} does not exist") from exc
         raise
+    api_keys.revoke_all(username)
 
 
 def list_usernames() -> list[str]:
