@@ -4,9 +4,11 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 from urllib3.filepost import encode_multipart_formdata
 
 # Safe defaults before anything imports boto3 or Powertools: no real AWS, ever.
@@ -35,12 +37,15 @@ share_botocore_models()
 
 
 def pytest_collection_modifyitems(items):
-    """schemathesis names each API operation's item after it (`test_x[POST /api/v1/login]`) but leaves all of them
-    the test function's node id. pytest-xdist schedules by node id, and `--dist loadfile` keeps one item per id: all
-    the operations but one would silently not run. Each item's node id gets its name."""
+    """Every test has a node id of its own: pytest-xdist schedules tests by node id, and `--dist loadfile` keeps one
+    test per id, so tests sharing one would silently not run. schemathesis names each API operation's test after it
+    (`test_x[POST /api/v1/login]`) but leaves them all the test function's node id: each gets its name in its id."""
     for item in items:
         if type(item).__name__ == "SchemathesisFunction" and item.nodeid.rsplit("::", 1)[-1] != item.name:
-            item._nodeid = f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}"
+            item._id = NodeId.parse(f"{item.nodeid.rsplit('::', 1)[0]}::{item.name}")  # pytest 9 keeps it there
+    shared = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"tests sharing a node id (in parallel runs all but one would not run): {shared}")
 
 
 @pytest.fixture(autouse=True)
