@@ -27,7 +27,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from imgapi.api.http_api import create_resolver
 from imgapi.api.removebg_fields import TYPES
 from imgapi.api.routes import Request, route
-from imgapi.core import aws
 from imgapi.core.errors import ApiError, BadRequest, JobFailure
 from imgapi.core.observability import logger
 from imgapi.core.request_body import Form, parse_form
@@ -201,17 +200,7 @@ def _model(kind: str) -> str:
     return settings.default_rembg_model
 
 
-# -- usage ----------------------------------------------------------------------------------------------------------
-# jobs/quotas' counters: the sliding minute (its used_in_window) and the UTC day's (`day#<owner>#<day>`, read here).
-
-
-def _used(counter: str) -> int:
-    table = get_settings().usage_table
-    if not table:
-        return 0
-    item = aws.client("dynamodb").get_item(TableName=table, Key={"counter": {"S": counter}},
-                                           ConsistentRead=True).get("Item") or {}
-    return int(item.get("used", {}).get("N", "0"))
+# -- usage: jobs/quotas' counters, the sliding minute and the UTC day -------------------------------------------------
 
 
 def rate_headers(owner: str, now: float) -> dict[str, str]:
@@ -229,7 +218,8 @@ def account(owner: str, now: float | None = None) -> dict:
     """remove.bg's account shape, exactly its keys: the credits are what is left of today's quota (JobsPerDay)."""
     now = time.time() if now is None else now
     limit = get_settings().jobs_per_day
-    left = max(0, limit - _used(f"day#{owner}#{int(now // quotas.DAY)}")) if limit else UNLIMITED_CREDITS
+    used = quotas.used_today(owner, now=now) if limit and get_settings().usage_table else 0
+    left = max(0, limit - used) if limit else UNLIMITED_CREDITS
     return {"data": {"attributes": {
         "credits": {"total": float(left), "subscription": float(left), "payg": 0.0, "enterprise": 0.0},
         "api": {"free_calls": int(left), "sizes": "all"}}}}

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import ImageColor
 
 from imgapi.core.errors import BadRequest
 
@@ -139,6 +138,8 @@ def colour(value: Any) -> tuple[int, int, int, int]:
     if re.fullmatch(r"[0-9a-f]{6}([0-9a-f]{2})?", text):
         raw = text + ("ff" if len(text) == 6 else "")
         return tuple(int(raw[i:i + 2], 16) for i in range(0, 8, 2))  # type: ignore[return-value]
+    from PIL import ImageColor  # the API's zip functions import this module; only a colour name needs Pillow
+
     if text in ImageColor.colormap:
         r, g, b = ImageColor.getrgb(text)[:3]
         return (r, g, b, 255)

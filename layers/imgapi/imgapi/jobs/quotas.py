@@ -83,9 +83,13 @@ def _take_rate_slot(owner: str, limit: int, now: float, table_name: str) -> tupl
                              headers={"Retry-After": "1"})
 
 
+def _day_key(owner: str, day: int) -> str:
+    return f"day#{owner}#{day}"
+
+
 def _charge_day(owner: str, limit: int, now: float, table_name: str) -> str:
     day = int(now // DAY)
-    key = f"day#{owner}#{day}"
+    key = _day_key(owner, day)
     try:
         aws.client("dynamodb").update_item(
             TableName=table_name, Key={"counter": {"S": key}},
@@ -164,6 +168,16 @@ def used_in_window(owner: str, *, now: float | None = None) -> tuple[int, float]
     times = [float(v["N"]) for k, v in item.items() if k[:1] == "t" and k[1:].isdigit()]
     recent = [t for t in times if t > now - MINUTE]
     return len(recent), (min(recent) + MINUTE if recent else now)
+
+
+def used_today(owner: str, *, now: float | None = None) -> int:
+    """Jobs charged to the owner's UTC day so far (the JobsPerDay counter): for usage answers. Needs GetItem on the
+    usage table."""
+    now = time.time() if now is None else now
+    item = aws.client("dynamodb").get_item(TableName=get_settings().usage_table,
+                                           Key={"counter": {"S": _day_key(owner, int(now // DAY))}},
+                                           ConsistentRead=True).get("Item") or {}
+    return int(item.get("used", {}).get("N", "0"))
 
 
 def _unavailable() -> ServiceUnavailable:
