@@ -2,11 +2,8 @@
 routes; the health check and the OpenAPI document. Routes are registered through the API contract (api.routes)."""
 from aws_lambda_powertools.event_handler import Response
 
-from imgapi.api import combo
-
+from imgapi.api import combo, openapi
 from imgapi.jobs import job_views
-
-from imgapi.api import openapi
 from imgapi.api.routes import Request, route
 from imgapi.api.http_api import create_resolver, json_response, lambda_entry
 from imgapi.jobs.lifecycle import cancel_job as cancel_owned_job, get_owned_job

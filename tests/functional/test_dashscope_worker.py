@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import traceback
 
 import boto3
@@ -19,6 +20,7 @@ from tests.support.fake_dashscope import BACKGROUND_MODEL, IMAGEEDIT_MODEL
 from tests.support.http_server import ScriptedServer
 from tests.support.images import portrait_png
 from tests.support.seed_api import SEED_BODIES
+from tests.support.waiting import REAL_WORK_SECONDS
 from tests.support.worker import deliver, queue_depth, worker_handler
 
 BG_PATH = "/api/v1/services/aigc/background-generation/generation/"
@@ -432,8 +434,9 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
 
     def work(instance: int):
         handler = load_handler(spec, instance)  # each worker its own "container"
+        deadline = time.monotonic() + REAL_WORK_SECONDS
         try:
-            for _ in range(200):
+            while time.monotonic() < deadline:
                 if deliver(queue, handler) is None and all(lifecycle.get_job(t)["status"] in lifecycle.TERMINAL for t in tasks):
                     return
         except Exception:  # reported below, with where it happened, not lost in the thread
@@ -443,7 +446,8 @@ def test_tasks_in_flight_per_model_never_exceed_dashscopes_limit(api, alice, das
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(timeout=60)
+        worker.join(timeout=REAL_WORK_SECONDS + 30)
+    assert not any(worker.is_alive() for worker in workers)
     assert errors == []
     assert [lifecycle.get_job(t)["status"] for t in tasks] == ["completed"] * 8
     assert dashscope.max_in_flight[BACKGROUND_MODEL] == 1

@@ -62,7 +62,12 @@ def test_a_burst_with_the_right_password_in_it_checks_at_most_the_limit_on_each_
     passwords = ["wrong-password"] * BURST
     passwords[BURST // 2 + round_] = "alice-password"
     statuses, checked = _burst(api, passwords, monkeypatch)
-    assert statuses.count(401) <= 10 and statuses.count(200) <= 1
+    # Attempts reserved before the reset may be checked after it (checks overlap), so the bound is on the total.
+    wrong = len(checked) - checked.count("alice-password")
+    if "alice-password" in checked:
+        assert wrong <= 10 and statuses.count(200) == 1, checked
+    else:  # five wrong ones came first and locked the name, the right one included
+        assert wrong == 5 and statuses.count(200) == 0, checked
     assert len(checked) == statuses.count(401) + statuses.count(200)
     assert statuses.count(429) == BURST - len(checked)
 

@@ -46,10 +46,11 @@ def test_a_replay_that_races_the_first_request_and_loses_is_checked_too(api, ali
     request, 422; the first's job not readable yet, 409 idempotency_key_in_progress."""
     first = _combo(api, alice, "order-3")
     job = lifecycle.get_job(first.json()["task_id"])
-    reads = iter([None, job, None, job])  # the replay's lookup misses; the one after the condition failure finds it
+    reads = iter([None, job])  # the replay's lookup misses; the one after the condition failure finds it
     monkeypatch.setattr(submission.lifecycle, "get_job", lambda task_id: next(reads))
     other = _combo(api, alice, "order-3", portrait_jpeg(100, 120))
     assert other.status == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert next(reads, "used up") == "used up"  # exactly the two reads the race makes
     reads_then_none = iter([None, None])
     monkeypatch.setattr(submission.lifecycle, "get_job", lambda task_id: next(reads_then_none))
     busy = _combo(api, alice, "order-3")

@@ -7,11 +7,8 @@ a call that fails after being charged gives its charge back. Answers and errors 
 {"errors": [{"title", "code", "detail"}]}, 403 for a missing or bad key, 402 for the daily quota spent, 429 with
 Retry-After for the rate. The output options are core/output_spec's, the same as the native API's.
 
-Why it is long: it is one route's whole contract (sources, options, answer headers, error mapping); the image work
-itself is in the engine.
-
-Why it is long: remove.bg's whole route (inputs, answer headers, its error shape) in one place, as its
-documentation reads.
+Why it is long: it is one route's whole contract (sources, options, answer headers, error mapping), in one place as
+remove.bg's documentation reads; the image work itself is in the engine.
 """
 from __future__ import annotations
 

@@ -33,7 +33,6 @@ KEY_NAME = Param("name", STRING, "A name to recognise the key by (where it is us
                  pattern="\\S", expects="a name: a string of at most 100 characters, not blank", example="shop-backend")
 KEY_ID_PATH = Param("key_id", STRING, "The key's id, as its creation or the listing answered it.",
                     format=UUID_FORMAT, code="bad_key_id")
-LISTED = ("id", "name", "prefix", "created_at", "last_used_at")
 
 
 def _table():

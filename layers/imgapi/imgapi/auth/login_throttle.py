@@ -43,19 +43,6 @@ def _locked(until: float, now: float) -> TooManyRequests:
                            code="login_locked", headers={"Retry-After": str(wait)})
 
 
-def check_not_locked(username: str, *, now: float | None = None) -> None:
-    """TooManyRequests (429, with Retry-After) while the username is locked out (a read only, for callers
-    that do not check a password; a login uses `reserve_attempt`)."""
-    table = _table()
-    if table is None:
-        return
-    now = now or time.time()
-    item = table.get_item(Key=_key(username), ConsistentRead=True).get("Item") or {}
-    locked_until = int(item.get("locked_until", 0))
-    if locked_until > now:
-        raise _locked(locked_until, now)
-
-
 def _conditional(call, **kwargs) -> bool:
     try:
         call(**kwargs)
@@ -105,10 +92,6 @@ def reserve_attempt(username: str, *, now: float | None = None) -> None:
             return
     raise ServiceUnavailable("too many logins for this username at the same moment; try again",
                              code="login_busy", headers={"Retry-After": "1"})
-
-
-def record_failure(username: str, *, now: float | None = None) -> None:
-    """A checked password was wrong: already counted by `reserve_attempt`, nothing more to write."""
 
 
 def record_success(username: str) -> None:

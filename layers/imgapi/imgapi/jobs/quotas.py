@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from imgapi.core import aws
 from imgapi.core.errors import ServiceUnavailable, TooManyRequests
+from imgapi.core.records import is_condition_failure
 from imgapi.core.observability import logger
 from imgapi.core.settings import get_settings
 
@@ -37,10 +38,6 @@ class Charge:
 
     keys: tuple[str, ...] = ()  # day counters, given back with ADD -1
     rate_slot: tuple[str, str, str] | None = None  # (rate key, slot attribute, the time written there)
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _rate_key(owner: str) -> str:
@@ -76,7 +73,7 @@ def _take_rate_slot(owner: str, limit: int, now: float, table_name: str) -> tupl
                                ReturnValuesOnConditionCheckFailure="ALL_OLD")
             return key, slot, stamp
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_condition_failure(exc):
                 raise
             item = exc.response.get("Item") or {}  # the state that refused the write, read atomically with it
     raise ServiceUnavailable("too many submits at the same moment; try again", code="submit_conflict",
@@ -99,7 +96,7 @@ def _charge_day(owner: str, limit: int, now: float, table_name: str) -> str:
             ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
                                        ":expires": {"N": str((day + 2) * DAY)}})
     except ClientError as exc:
-        if not _conditional_failure(exc):
+        if not is_condition_failure(exc):
             raise
         wait = max(1, int((day + 1) * DAY - now) + 1)
         logger.info("submit refused by a usage limit", extra={"counter": "day"})
@@ -145,7 +142,7 @@ def refund(charge: Charge) -> None:
                                ConditionExpression="#t = :mine", ExpressionAttributeNames={"#t": slot},
                                ExpressionAttributeValues={":mine": {"N": stamp}})
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not is_condition_failure(exc):
                 logger.exception("could not refund a usage charge", extra={"counter": "rate"})
         except BotoCoreError:
             logger.exception("could not refund a usage charge", extra={"counter": "rate"})
