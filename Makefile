@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_worker/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_worker/requirements.txt pyproject.toml \
+		tests/e2e/removebg_node/package-lock.json
 	@# The seed API's cURL example (run by the tests) needs curl and jq.
 	@command -v curl >/dev/null && command -v jq >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq curl jq; }
@@ -17,6 +18,9 @@ $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_wo
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	@# The npm remove.bg client the end-to-end tests drive (Node 20 and npm are on the machine; the npm registry only).
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix tests/e2e/removebg_node --no-audit --no-fund --loglevel=error
 	@# pymatting compiles with numba on first import (~30 s): pay it once here, not in a test or a request.
 	$(BIN)/python -c "import rembg.bg"
 	touch $@

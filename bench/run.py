@@ -192,6 +192,8 @@ def main() -> int:
     report["fix"] = fix_sr.run()
     report["elapsed_s"] = time.perf_counter() - started
     _print_table(report, bare)
+    from bench import removebg_latency
+    removebg_latency.add_to(report)  # POST /v1.0/removebg's latency at 0.25, 1.5 and 4 MP
     (WORK / "bench.json").write_text(json.dumps(report, indent=2))
     print(f"\nwritten: {WORK / 'bench.json'} ({report['elapsed_s']:.0f} s)")
     return 0

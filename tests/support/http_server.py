@@ -72,11 +72,15 @@ class ScriptedServer:
                     return
                 self.send_header("Content-Length", str(len(route.body) * route.repeat_body))
                 self.end_headers()
+                if self.command == "HEAD":
+                    return
                 try:
                     for _ in range(route.repeat_body):
                         self.wfile.write(route.body)
                 except OSError:
                     pass
+
+            do_HEAD = do_GET  # the same status and headers, no body (some clients look before they send a URL)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

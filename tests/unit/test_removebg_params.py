@@ -1,8 +1,11 @@
-"""remove.bg's parameter spellings, read once for both APIs (core/output_spec)."""
+"""remove.bg's parameter spellings, read once for both APIs (core/output_spec, declared in api/removebg_fields)."""
 from __future__ import annotations
 
 import pytest
 
+from PIL import ImageColor
+
+from imgapi.api import removebg_fields as fields
 from imgapi.core import output_spec as spec
 from imgapi.core.errors import BadRequest
 
@@ -43,19 +46,40 @@ def test_colours_in_hex_of_every_length_or_by_name():
     assert refused.value.code == "invalid_bg_color"
 
 
-def test_sizes_formats_channels_and_booleans():
-    assert spec.size("preview") == spec.size("regular") == 250_000
-    assert spec.size("medium") == 1_500_000 and spec.size("hd") == 4_000_000 and spec.size("full") is None
-    assert spec.output_format("JPEG") == "jpg" and spec.output_format("zip") == "zip"
-    assert spec.channels("alpha") == "alpha"
-    assert spec.boolean("true", "crop") is True and spec.boolean(False, "crop") is False
-    for reader, value, code in ((spec.size, "huge", "invalid_size"), (spec.output_format, "gif", "invalid_format"),
-                                (spec.channels, "rgb", "invalid_channels")):
-        with pytest.raises(BadRequest) as refused:
-            reader(value)
-        assert refused.value.code == code
-    with pytest.raises(BadRequest):
-        spec.boolean("maybe", "crop")
+def _refused(param, value) -> str:
+    with pytest.raises(BadRequest) as refused:
+        param.read(value, text=True)
+    return refused.value.code
+
+
+def test_sizes_formats_channels_and_booleans_by_their_declarations():
+    assert spec.SIZES["preview"] == spec.SIZES["regular"] == 250_000
+    assert spec.SIZES["medium"] == 1_500_000 and spec.SIZES["hd"] == 4_000_000 and spec.SIZES["full"] is None
+    assert fields.FORMAT.read("zip", text=True) == "zip" and fields.CHANNELS.read("alpha", text=True) == "alpha"
+    assert fields.SIZE.read("50MP", text=True) == "50MP"
+    assert fields.CROP.read("true", text=True) is True and fields.CROP.read(False, text=True) is False
+    for param, value, code in ((fields.SIZE, "huge", "invalid_size"), (fields.FORMAT, "gif", "invalid_format"),
+                               (fields.CHANNELS, "rgb", "invalid_channels"), (fields.CROP, "maybe", "invalid_crop"),
+                               (fields.SIZE, 5, "invalid_size"), (fields.SEMITRANSPARENCY, "x",
+                                                                   "invalid_semitransparency"),
+                               (fields.IMAGE_URL, "ftp://e.com/a.png", "invalid_image_url"),
+                               (fields.BG_IMAGE_URL, "javascript:alert(1)", "invalid_bg_image_url"),
+                               (fields.ROI, "0 0 10 10", "invalid_roi"), (fields.BG_COLOR, 5, "invalid_bg_color")):
+        assert _refused(param, value) == code, (param.name, value)
+
+
+def test_the_colour_names_are_pillows():
+    assert set(spec.COLOUR_NAMES) == set(ImageColor.colormap)
+
+
+def test_options_from_checked_text():
+    options = spec.options({"format": "zip", "crop": True, "crop_margin": "10px 5%", "roi": "0% 0% 50% 100%",
+                            "scale": "50%", "position": "0% 100%", "channels": "rgba", "bg_color": "green",
+                            "size": "medium"})
+    assert options.format == "zip" and options.crop and options.crop_margin[1] == spec.Length(5, True)
+    assert options.scale == 0.5 and options.position == (0.0, 1.0) and options.bg_color == (0, 128, 0, 255)
+    assert options.max_pixels == 1_500_000 and options.roi[2] == spec.Length(50, True)
+    assert spec.options({}) == spec.OutputOptions()
 
 
 def test_fit_pixels_keeps_the_aspect_and_never_enlarges():

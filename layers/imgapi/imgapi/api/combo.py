@@ -6,6 +6,7 @@ from imgapi.jobs import lifecycle
 from imgapi.core import storage
 from imgapi.core.errors import BadRequest, NotFound
 from imgapi.engine.image_input import inspect_image
+from imgapi.jobs.job_params import OUTPUT_OPTIONS
 from imgapi.jobs.operations import combo_params
 from imgapi.core.request_body import idempotency_key, parse_form
 from imgapi.core.settings import get_settings
@@ -22,7 +23,8 @@ def submit(owner: str, raw_event: dict) -> dict:
     if upload is None:
         raise BadRequest("no file: send the image as the multipart form field 'file'", code="missing_file")
     # A form field or, as the seed's clients send them, a query parameter: both text.
-    fields = {k: form.fields.get(k) or query.get(k) for k in ("enhance_level", "config_id", "format")}
+    fields = {k: form.fields.get(k) or query.get(k)
+              for k in ("enhance_level", "config_id", "format", *(p.name for p in OUTPUT_OPTIONS))}
     params = combo_params(owner, fields, text=True)
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     params["filename"] = (upload.filename or "")[:255]

@@ -411,8 +411,10 @@ _REMOVEBG_HEADERS = {name: "remove.bg's answer header (docs/api.md, Coming from 
     "X-Type", "X-Width", "X-Height", "X-Credits-Charged", "X-Foreground-Top", "X-Foreground-Left",
     "X-Foreground-Width", "X-Foreground-Height", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")}
 _REMOVEBG_ERRORS = {
-    400: Answer("Bad input (remove.bg's codes: missing_source, multiple_sources, invalid_format, invalid_roi, ...).",
-                {JSON: "RemoveBgErrors"}),
+    400: Answer("Bad input, with remove.bg's codes: a parameter's own (" + ", ".join(sorted({
+        p.code for p in REMOVEBG_FIELDS})) + "), or missing_source, multiple_sources, multiple_bg_sources, "
+        "failed_image_download, failed_bg_download, file_too_large, resolution_too_high, roi_exceeds_bounds, "
+        "roi_region_empty, unknown_foreground.", {JSON: "RemoveBgErrors"}),
     402: Answer("Today's quota is spent (JobsPerDay): insufficient_credits.", {JSON: "RemoveBgErrors"}),
     403: Answer("Missing, unknown or revoked key or token: auth_failed.", {JSON: "RemoveBgErrors"}),
     429: Answer("Rate limited (SubmitsPerMinute).", {JSON: "RemoveBgErrors"}, RETRY_AFTER),

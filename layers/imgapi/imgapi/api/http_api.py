@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 
 from imgapi.auth import api_keys, users
-from imgapi.core.errors import ApiError, Unauthorized
+from imgapi.core.errors import ApiError, NotFound, ServiceUnavailable, Unauthorized
 from imgapi.core.observability import logger, metrics, tracer
 from imgapi.auth.tokens import GENERATION_CLAIM, verify_token
 
@@ -18,7 +18,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(status_code=status, content_type="application/json", body=json.dumps(body, default=str), headers=headers)
 
 
-def create_resolver() -> APIGatewayHttpResolver:
+def error_response(exc: ApiError) -> Response:
+    """An error in our shape: {"error", "code"}, with its status and headers."""
+    return json_response(exc.status, exc.body(), exc.headers)
+
+
+def create_resolver(render: Callable[[ApiError], Response] = error_response) -> APIGatewayHttpResolver:
+    """The resolver with every error answered by `render` (our shape; api/removebg passes remove.bg's)."""
     app = APIGatewayHttpResolver()
 
     @app.exception_handler(ApiError)
@@ -27,24 +33,23 @@ def create_resolver() -> APIGatewayHttpResolver:
             logger.error("request failed", extra={"code": exc.code, "error": exc.message})
         else:
             logger.info("request refused", extra={"status": exc.status, "code": exc.code, "error": exc.message})
-        return json_response(exc.status, exc.body(), exc.headers)
+        return render(exc)
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response:
-        return json_response(404, {"error": "no such route", "code": "not_found"})
+        return render(NotFound("no such route"))
 
     @app.exception_handler([ClientError, BotoCoreError])
     def _backing_service(exc: Exception) -> Response:
         # S3/DynamoDB/SQS/Secrets Manager failing (throttled, unreachable) outside a submit's own handling, e.g.
         # while checking the token: the request may well succeed if tried again, so 503, not 500.
         logger.exception("a backing service failed")
-        return json_response(503, {"error": "a storage service failed; try again", "code": "service_unavailable"},
-                             {"Retry-After": "1"})
+        return render(ServiceUnavailable("a storage service failed; try again", headers={"Retry-After": "1"}))
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
-        return json_response(500, {"error": "internal error; it has been logged", "code": "internal_error"})
+        return render(ApiError("internal error; it has been logged"))
 
     return app
 

@@ -5,10 +5,8 @@ Synchronous: the cut-out is made in the request, on the image worker's image (fu
 One call is one unit of the caller's quotas (jobs/quotas, as a submit is): a refused request charges nothing, and
 a call that fails after being charged gives its charge back. Answers and errors are remove.bg's shapes:
 {"errors": [{"title", "code", "detail"}]}, 403 for a missing or bad key, 402 for the daily quota spent, 429 with
-Retry-After for the rate. The output options are core/output_spec's, the same as the native API's.
-
-Why it is long: it is one route's whole contract (sources, options, answer headers, error mapping), in one place as
-remove.bg's documentation reads; the image work itself is in the engine.
+Retry-After for the rate. The parameters are declared in api/removebg_fields (with remove.bg's codes) and read by
+core/output_spec, as the native API's output options are; engine/output_options renders them.
 """
 from __future__ import annotations
 
@@ -19,62 +17,64 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from botocore.exceptions import BotoCoreError, ClientError
 
+from imgapi.api import removebg_fields as fields
 from imgapi.api.http_api import create_resolver
-from imgapi.api.removebg_fields import TYPES
 from imgapi.api.routes import Request, route
+from imgapi.core import output_spec
 from imgapi.core.errors import ApiError, BadRequest, JobFailure
 from imgapi.core.observability import logger
+from imgapi.core.output_spec import OutputOptions
+from imgapi.core.parameters import Param
 from imgapi.core.request_body import Form, parse_form
 from imgapi.core.settings import get_settings
-from imgapi.core import output_spec
-from imgapi.core.output_spec import OutputOptions
 from imgapi.jobs import quotas
 
 # A person is cut out best by a human-segmentation model, where the deployment has one (RembgModels).
 TYPE_MODELS = {"person": ("u2net_human_seg", "birefnet-portrait")}
 UNLIMITED_CREDITS = 999999  # what /v1.0/account reports when the deployment sets no daily quota (JobsPerDay 0)
-# A Lambda response is at most 6 MB, base64 inflates by 4/3, the JSON answer's result_b64 too: results over this
-# are re-encoded smaller (webp, then fewer pixels) so every client gets a body (none of remove.bg's follows a POST
-# redirect). Measured and documented in docs/api.md.
+# A Lambda response is at most 6 MB, base64 inflates by 4/3, the JSON answer's result_b64 too: a result over this is
+# resampled to fewer pixels and encoded again (engine/output_options, OutputOptions.max_bytes; the cut-out is made
+# once) so every client gets a body (none of remove.bg's follows a POST redirect). Documented in docs/api.md.
 MAX_RESULT_BYTES = 4_400_000
 JSON_TYPE = "application/json; charset=utf-8"
 
-class RemoveBgError(Exception):
-    """An answer in remove.bg's error shape."""
-
-    def __init__(self, status: int, title: str, code: str | None = None, detail: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(title)
-        self.status, self.title, self.code, self.detail, self.headers = status, title, code, detail, headers or {}
-
-    def response(self) -> Response:
-        error = {"title": self.title, **({"code": self.code} if self.code else {}),
-                 **({"detail": self.detail} if self.detail else {})}
-        return Response(status_code=self.status, content_type=JSON_TYPE, body=json.dumps({"errors": [error]}),
-                        headers=self.headers)
+# remove.bg's titles for its codes (its OpenAPI examples); other invalid_<name> codes read "Invalid <name> parameter
+# given", and our own message, when it says more, is the detail.
+TITLES = {"invalid_size": "Invalid value for parameter 'size'", "invalid_channels": "Invalid value for parameter 'channels'",
+          "invalid_image_url": "Invalid image_url: Please provide a valid URL.",
+          "invalid_bg_image_url": "Invalid bg_image_url: Please provide a valid URL.",
+          "failed_to_read_image": "There was an error reading the image.", "file_too_large": "File too large",
+          "resolution_too_high": "Image resolution too high", "missing_source": "No image given"}
 
 
-def from_api_error(exc: ApiError) -> RemoveBgError:
-    """Our errors in remove.bg's shape and statuses."""
+def error_answer(status: int, title: str, code: str | None = None, detail: str | None = None,
+                 headers: dict[str, str] | None = None) -> Response:
+    """An answer in remove.bg's error shape: {"errors": [{"title", "code", "detail"}]}."""
+    error = {"title": title, **({"code": code} if code else {}), **({"detail": detail} if detail else {})}
+    return Response(status_code=status, content_type=JSON_TYPE, body=json.dumps({"errors": [error]}),
+                    headers=headers or {})
+
+
+def remove_bg_error(exc: ApiError) -> Response:
+    """Our errors in remove.bg's shape and statuses (the resolver's renderer: http_api.create_resolver)."""
     if exc.status == 401:
         missing = exc.code == "missing_token"
-        return RemoveBgError(403, "Missing API Key" if missing else "API Key invalid", "auth_failed",
-                             None if missing else exc.message)
+        return error_answer(403, "Missing API Key" if missing else "API Key invalid", "auth_failed",
+                            None if missing else exc.message)
     if exc.status == 429:
         if exc.code == "quota_exceeded":
-            return RemoveBgError(402, "Insufficient credits", "insufficient_credits", exc.message)
-        return RemoveBgError(429, "Rate limit exceeded", "rate_limit_exceeded", exc.message, exc.headers)
-    if exc.code == "file_too_large" or exc.status == 413:
-        return RemoveBgError(400, "File too large", "file_too_large", exc.message)
-    if exc.code == "too_many_pixels":
-        return RemoveBgError(400, "Image resolution too high", "resolution_too_high", exc.message)
-    if exc.code in ("unsupported_image", "corrupt_image", "empty_file", "animated_image"):
-        return RemoveBgError(400, "There was an error reading the image.", "failed_to_read_image", exc.message)
-    if exc.status == 400:
-        return RemoveBgError(400, exc.message, exc.code)
-    return RemoveBgError(exc.status, exc.message, exc.code, None, exc.headers)
+            return error_answer(402, "Insufficient credits", "insufficient_credits", exc.message)
+        return error_answer(429, "Rate limit exceeded", "rate_limit_exceeded", exc.message, exc.headers)
+    if exc.status >= 500 or exc.status == 404:
+        return error_answer(exc.status, exc.message, exc.code, None, exc.headers)
+    code = "file_too_large" if exc.status == 413 else {
+        "too_many_pixels": "resolution_too_high", "unsupported_image": "failed_to_read_image",
+        "corrupt_image": "failed_to_read_image", "empty_file": "failed_to_read_image",
+        "animated_image": "failed_to_read_image"}.get(exc.code, exc.code)
+    name = code.removeprefix("invalid_")
+    title = TITLES.get(code) or (f"Invalid {name} parameter given" if code.startswith("invalid_") else exc.message)
+    return error_answer(400, title, code, exc.message if exc.message != title else None)
 
 
 # -- reading the request --------------------------------------------------------------------------------------------
@@ -90,43 +90,28 @@ def _file(form: Form, name: str) -> bytes | None:
     return uploaded.data if uploaded is not None and uploaded.data else None
 
 
+def _checked(form: Form, param: Param) -> Any:
+    """A field checked by its declaration (remove.bg's code when refused), or its default: the text itself for a
+    text option (core/output_spec parses it again into the options), else the value read (a bool, an enum's)."""
+    given = _field(form, param.name)
+    value = given if given is not None else param.default
+    read = None if value is None else param.read(value, text=True)  # text: JSON bodies may send "true" too
+    return value if param.reader is not None else read
+
+
 def options_from(form: Form) -> tuple[OutputOptions, str]:
     """The output options and the type from the request's fields; BadRequest with remove.bg's code."""
-    def get(name: str, default: Any) -> Any:
-        value = _field(form, name)
-        return default if value is None else value
-
-    kind = str(get("type", "auto")).strip().lower()
-    if kind not in TYPES:
-        raise BadRequest("Invalid type parameter given", code="invalid_type")
-    for flag in ("semitransparency", "add_shadow"):
-        output_spec.boolean(get(flag, "false"), flag)  # accepted and checked; see FIELDS for what they do here
-    colours = [name for name in ("bg_color", "bg_image_url") if _field(form, name) is not None]
+    kind = _checked(form, fields.TYPE)
+    for flag in (fields.TYPE_LEVEL, fields.SEMITRANSPARENCY, fields.ADD_SHADOW):
+        _checked(form, flag)  # accepted and checked; see removebg_fields for what they do here
+    backgrounds = [name for name in ("bg_color", "bg_image_url") if _field(form, name) is not None]
     if _file(form, "bg_image_file") is not None:
-        colours.append("bg_image_file")
-    if len(colours) > 1:
+        backgrounds.append("bg_image_file")
+    if len(backgrounds) > 1:
         raise BadRequest("Multiple background sources given: Please provide either the bg_color, the bg_image_url "
                          "or the bg_image_file parameter.", code="multiple_bg_sources")
-    roi = get("roi", None)
-    options = OutputOptions(
-        format=output_spec.output_format(get("format", "auto")),
-        crop=output_spec.boolean(get("crop", False), "crop"),
-        crop_margin=output_spec.crop_margin(get("crop_margin", "0")),
-        roi=None if roi is None else output_spec.roi(roi),
-        scale=output_spec.scale(get("scale", "original")),
-        position=output_spec.position(get("position", "original")),
-        channels=output_spec.channels(get("channels", "rgba")),
-        bg_color=None if _field(form, "bg_color") is None else output_spec.colour(_field(form, "bg_color")),
-        max_pixels=output_spec.size(get("size", "preview")),
-        require_foreground=True,
-    )
-    return options, kind
-
-
-def _valid_url(url: str, code: str, title: str) -> str:
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or len(url) > 2048:
-        raise BadRequest(title, code=code)
-    return url
+    values = {param.name: _checked(form, param) for param in fields.OPTIONS}
+    return output_spec.options(values, require_foreground=True, max_bytes=MAX_RESULT_BYTES), kind
 
 
 def source_image(form: Form) -> bytes:
@@ -135,15 +120,17 @@ def source_image(form: Form) -> bytes:
     from imgapi.engine.remote_images import ImageUnavailable, download_image
 
     settings = get_settings()
-    upload, b64, url = _file(form, "image_file"), _field(form, "image_file_b64"), _field(form, "image_url")
-    given = [s for s in (upload, b64, url) if s is not None]
+    upload, url = _file(form, "image_file"), _field(form, "image_url")
+    encoded = {name: _field(form, name) for name in ("image_file_b64", "image_base64")}  # removebgplus: the latter
+    b64_name, b64 = next(((name, value) for name, value in encoded.items() if value is not None), (None, None))
+    given = [s for s in (upload, *encoded.values(), url) if s is not None]
     if not given:
         raise BadRequest("No image given", code="missing_source")
     if len(given) > 1:
         raise BadRequest("Multiple image sources given: Please provide either the image_url, image_file or "
                          "image_file_b64 parameter.", code="multiple_sources")
     if url is not None:
-        url = _valid_url(url, "invalid_image_url", "Invalid image_url: Please provide a valid URL.")
+        url = fields.IMAGE_URL.read(url, text=True)
         try:
             return download_image(url, what="image_url", max_bytes=settings.max_upload_bytes,
                                   max_pixels=settings.max_input_pixels)[0]
@@ -151,7 +138,9 @@ def source_image(form: Form) -> bytes:
             raise BadRequest(f"Failed to download image from given image_url: {exc}",
                              code="failed_image_download") from exc
     if b64 is not None:
-        text = str(b64).split(",", 1)[1] if str(b64).startswith("data:") else str(b64)
+        if not isinstance(b64, str):
+            raise BadRequest(f"{b64_name} must be a base64 string", code="failed_to_read_image")
+        text = b64.split(",", 1)[1] if b64.startswith("data:") else b64
         if len(text) > settings.max_upload_bytes * 4 // 3 + 4:
             raise BadRequest("File too large", code="file_too_large")
         try:
@@ -171,7 +160,7 @@ def background_image(form: Form):
     settings = get_settings()
     data, url = _file(form, "bg_image_file"), _field(form, "bg_image_url")
     if url is not None:
-        url = _valid_url(url, "invalid_bg_image_url", "Invalid bg_image_url: Please provide a valid URL.")
+        url = fields.BG_IMAGE_URL.read(url, text=True)
         try:
             data = download_image(url, what="bg_image_url", max_bytes=settings.max_upload_bytes,
                                   max_pixels=settings.max_input_pixels)[0]
@@ -238,13 +227,8 @@ def remove_background(owner: str, event: dict) -> Response:
     charge = quotas.admit_job(owner, now=now)  # 429 rate_limited / quota_exceeded: no work done, nothing charged
     try:
         config = RemovalConfig(model=_model(kind))
+        # Over MAX_RESULT_BYTES (options.max_bytes), the result is resampled and encoded again until it fits.
         output = run_remove_bg(data, config, options=options, background=background)
-        budget = options.max_pixels
-        while len(output.data) > MAX_RESULT_BYTES and output.width * output.height > 1:
-            # Too large for a Lambda response: fewer pixels until it fits (X-Width/X-Height say what was sent).
-            budget = int(output.width * output.height * MAX_RESULT_BYTES / len(output.data) * 0.8)
-            output = run_remove_bg(data, config, options=OutputOptions(**{**options.__dict__, "max_pixels": budget}),
-                                   background=background)
     except JobFailure as exc:
         quotas.refund(charge)
         raise BadRequest("There was an error reading the image.", code="failed_to_read_image") from exc
@@ -270,31 +254,7 @@ def remove_background(owner: str, event: dict) -> Response:
 
 def removebg_api() -> APIGatewayHttpResolver:
     """The remove.bg routes' resolver: every error in remove.bg's shape (a bad key is 403 auth_failed)."""
-    app = create_resolver()
-
-    @app.exception_handler(RemoveBgError)
-    def _removebg_error(exc: RemoveBgError) -> Response:
-        return exc.response()
-
-    @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        logger.info("removebg request refused", extra={"status": exc.status, "code": exc.code})
-        return from_api_error(exc).response()
-
-    @app.exception_handler([ClientError, BotoCoreError])
-    def _backing_service(exc: Exception) -> Response:
-        logger.exception("a backing service failed")
-        return RemoveBgError(503, "A storage service failed; try again", "service_unavailable",
-                             headers={"Retry-After": "1"}).response()
-
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        logger.exception("unhandled error")
-        return RemoveBgError(500, "Internal error; it has been logged", "internal_error").response()
-
-    @app.not_found
-    def _not_found(_exc: Exception) -> Response:
-        return RemoveBgError(404, "Not found", "not_found").response()
+    app = create_resolver(remove_bg_error)
 
     @route(app, "POST /v1.0/removebg")
     def removebg(request: Request) -> Response:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Result formats; all keep transparency (WebP lossless; AVIF lossy at AVIF_QUALITY, far smaller for photos).
-OUTPUT_FORMATS = ("png", "webp", "avif")
+# Result formats; all but JPEG keep transparency (WebP lossless; AVIF lossy at AVIF_QUALITY, far smaller for
+# photos); a JPEG has white where the cut-out is transparent.
+OUTPUT_FORMATS = ("png", "webp", "avif", "jpg")
+JPEG_QUALITY = 90
 AVIF_QUALITY = 85
 AVIF_SPEED = 8  # libavif's 0 (slowest, smallest) .. 10: a Lambda's CPU budget
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image
 
 from imgapi.core.errors import BadRequest
 from imgapi.engine.enhance import bleed, resample
 from imgapi.core.output_spec import OutputOptions, fit_pixels
 from imgapi.engine.pipeline import ImageOutput, apply_background_colour, encode, to_rgba
-
-JPEG_QUALITY = 90
 
 
 @dataclass(frozen=True)
@@ -89,50 +86,38 @@ def _place(rgb: np.ndarray, alpha: np.ndarray, box, options: OutputOptions):
     return out_rgb, out_alpha
 
 
-def _encode(rgb: np.ndarray, alpha: np.ndarray, fmt: str, channels: str) -> ImageOutput:
+def _encode(rgb: np.ndarray, alpha: np.ndarray, fmt: str, channels: str, icc_profile: bytes | None) -> ImageOutput:
+    """pipeline.encode's formats, and zip: color.jpg (the colour, edges bled outwards) + alpha.png, as remove.bg's."""
     height, width = alpha.shape
     if fmt == "auto":
         fmt = "png" if (alpha < 255).any() or channels == "alpha" else "jpg"
     if channels == "alpha":
-        return _single(Image.fromarray(alpha, "L"), fmt, width, height)
+        return encode(alpha, "png" if fmt == "zip" else fmt)  # the matte alone: a zip of it is the matte
     if fmt == "zip":
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr("color.jpg", _jpeg(Image.fromarray(np.ascontiguousarray(bleed(rgb, alpha)), "RGB")))
-            archive.writestr("alpha.png", _png(Image.fromarray(alpha, "L")))
+            archive.writestr("color.jpg", encode(bleed(rgb, alpha), "jpg", icc_profile).data)
+            archive.writestr("alpha.png", encode(alpha, "png").data)
         return ImageOutput(buffer.getvalue(), "application/zip", "zip", width, height)
-    if fmt == "jpg":  # no transparency in JPEG: what was transparent is white
-        flat, _ = apply_background_colour(rgb, alpha, (255, 255, 255, 255))
-        return ImageOutput(_jpeg(Image.fromarray(flat, "RGB")), "image/jpeg", "jpg", width, height)
-    return encode(to_rgba(rgb, alpha), fmt)
-
-
-def _single(image: Image.Image, fmt: str, width: int, height: int) -> ImageOutput:
-    if fmt == "jpg":
-        return ImageOutput(_jpeg(image), "image/jpeg", "jpg", width, height)
-    if fmt == "webp":
-        buffer = io.BytesIO()
-        image.save(buffer, "WEBP", lossless=True)
-        return ImageOutput(buffer.getvalue(), "image/webp", "webp", width, height)
-    return ImageOutput(_png(image), "image/png", "png", width, height)  # zip of a matte alone: the matte
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=JPEG_QUALITY)
-    return buffer.getvalue()
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+    return encode(to_rgba(rgb, alpha), fmt, icc_profile)
 
 
 def render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, *, input_size: tuple[int, int] | None = None,
-           background: np.ndarray | None = None) -> tuple[ImageOutput, Foreground]:
+           background: np.ndarray | None = None, icc_profile: bytes | None = None) -> tuple[ImageOutput, Foreground]:
     """The encoded result and the subject's box in it. `rgb`/`alpha` are the cut-out at the input's size (or at
-    the budget's, when `input_size` says what the input's was); `background` an RGB image to put behind."""
+    the budget's, when `input_size` says what the input's was); `background` an RGB image to put behind.
+    With options.max_bytes, a result larger than that is rendered again from the same cut-out with fewer pixels
+    (resampled and encoded again; the cut-out is not made again) until it fits."""
+    output, foreground = _render(rgb, alpha, options, input_size, background, icc_profile)
+    while options.max_bytes and len(output.data) > options.max_bytes and output.width * output.height > 1:
+        budget = int(output.width * output.height * options.max_bytes / len(output.data) * 0.95)  # ~ bytes per pixel
+        options = replace(options, max_pixels=max(1, budget))
+        output, foreground = _render(rgb, alpha, options, input_size, background, icc_profile)
+    return output, foreground
+
+
+def _render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, input_size: tuple[int, int] | None,
+            background: np.ndarray | None, icc_profile: bytes | None) -> tuple[ImageOutput, Foreground]:
     height, width = alpha.shape
     input_size = input_size or (width, height)
     size = fit_pixels((width, height), options.max_pixels)
@@ -159,6 +144,6 @@ def render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, *, input_
             alpha = np.full_like(alpha, 255)
         elif options.bg_color is not None:
             rgb, alpha = apply_background_colour(rgb, alpha, options.bg_color)
-    output = _encode(rgb, alpha, options.format, options.channels)
+    output = _encode(rgb, alpha, options.format, options.channels, icc_profile)
     output.foreground = foreground
     return output, foreground

@@ -21,7 +21,7 @@ from imgapi.engine import cutout, super_resolution
 from imgapi.engine.cutout_settings import RemovalConfig
 from imgapi.engine.enhance import bleed, enhance_colour, resample
 from imgapi.engine.enhance_levels import (
-    AVIF_QUALITY, AVIF_SPEED, FIX_FACTORS, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size,
+    AVIF_QUALITY, AVIF_SPEED, FIX_FACTORS, JPEG_QUALITY, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size,
 )
 from imgapi.core.errors import ApiError, JobFailure
 from imgapi.engine.image_input import decode_upright
@@ -88,20 +88,32 @@ def apply_background_colour(rgb: np.ndarray, alpha: np.ndarray, colour: tuple[in
     return np.clip(out_rgb, 0, 255).astype(np.uint8), np.rint(out_a[..., 0] * 255).astype(np.uint8)
 
 
-def encode(rgba: np.ndarray, fmt: str = "png", icc_profile: bytes | None = None) -> ImageOutput:
-    """The result in its format, with the input's ICC profile (so colours mean what they meant) when it had one."""
-    height, width = rgba.shape[:2]
-    extra = {"icc_profile": icc_profile} if icc_profile else {}
-    if fmt in ("webp", "avif"):
-        buffer = io.BytesIO()
-        image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
-        if fmt == "webp":
-            image.save(buffer, "WEBP", lossless=True, quality=0, method=0, **extra)
-        else:
-            image.save(buffer, "AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED, **extra)
-        return ImageOutput(buffer.getvalue(), f"image/{fmt}", fmt, width, height)
-    data = encode_rgba(rgba, threads=cutout.cpu_count())
-    return ImageOutput(with_icc_chunk(data, icc_profile) if icc_profile else data, "image/png", "png", width, height)
+def encode(pixels: np.ndarray, fmt: str = "png", icc_profile: bytes | None = None) -> ImageOutput:
+    """The result in its format (png, webp, avif, jpg), with the input's ICC profile (so colours mean what they
+    meant) when it had one. `pixels` is RGBA, RGB or a greyscale matte (2-D); a JPEG has no transparency, so what
+    was transparent in RGBA is white there."""
+    height, width = pixels.shape[:2]
+    grey = pixels.ndim == 2
+    extra = {"icc_profile": icc_profile} if icc_profile and not grey else {}
+    if fmt == "png" and not grey and pixels.shape[2] == 4:
+        data = encode_rgba(pixels, threads=cutout.cpu_count())
+        return ImageOutput(with_icc_chunk(data, icc_profile) if icc_profile else data, "image/png", "png", width,
+                           height)
+    if fmt == "jpg" and not grey and pixels.shape[2] == 4:
+        pixels = apply_background_colour(pixels[..., :3], pixels[..., 3], (255, 255, 255, 255))[0]
+    image = Image.fromarray(np.ascontiguousarray(pixels), "L" if grey else ("RGBA" if pixels.shape[2] == 4 else "RGB"))
+    buffer = io.BytesIO()
+    if fmt == "webp":
+        image.save(buffer, "WEBP", lossless=True, quality=0, method=0, **extra)
+    elif fmt == "avif":
+        image.save(buffer, "AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED, **extra)
+    elif fmt == "jpg":
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY, **extra)
+    else:
+        image.save(buffer, "PNG", compress_level=1, **extra)
+    extension = "jpg" if fmt == "jpg" else (fmt if fmt in ("webp", "avif") else "png")
+    content_type = "image/jpeg" if extension == "jpg" else f"image/{extension}"
+    return ImageOutput(buffer.getvalue(), content_type, extension, width, height)
 
 
 def with_icc_chunk(png: bytes, icc_profile: bytes) -> bytes:
@@ -161,7 +173,8 @@ def cut_out(data: bytes, config: RemovalConfig, level: EnhanceLevel | None, *, m
     if options is not None:
         from imgapi.engine.output_options import render  # it builds on this module's encoders
         with stage("encode"):
-            return render(rgb, alpha, options, input_size=(width, height), background=background)[0]
+            return render(rgb, alpha, options, input_size=(width, height), background=background,
+                          icc_profile=icc_profile)[0]
     with stage("composite"):
         if config.bgcolor:
             rgb, alpha = apply_background_colour(rgb, alpha, config.bgcolor)

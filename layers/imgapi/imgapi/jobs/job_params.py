@@ -6,12 +6,13 @@ reverse.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from imgapi.jobs import lifecycle
 from imgapi.engine.enhance_levels import DEFAULT_LEVEL, LEVELS, OUTPUT_FORMATS
+from imgapi.core import output_spec
+from imgapi.core.errors import BadRequest
 from imgapi.core.parameters import BOOLEAN, INTEGER, NUMBER, OBJECT, STRING, URL_FORMAT, UUID_FORMAT, Param
 from imgapi.core.request_body import MAX_IDEMPOTENCY_KEY
 from imgapi.core.settings import get_settings
@@ -32,16 +33,12 @@ CONFIG_ID_PATH = Param("config_id", STRING, "The configuration's id, as its crea
 
 # -- combo and remove_bg: the background-removal settings ----------------------------------------------------------
 
-_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?")
-
-
 def _colour(value: Any) -> tuple[int, int, int, int]:
     """bgcolor: '#rrggbb', '#rrggbbaa' or [r, g, b(, a)], as RGBA."""
     if isinstance(value, str):
-        match = _HEX_COLOUR.fullmatch(value)
-        if match:
-            raw = match.group(1) + (match.group(2) or "ff")
-            return tuple(int(raw[i:i + 2], 16) for i in range(0, 8, 2))  # type: ignore[return-value]
+        rgba = output_spec.hex_colour(value, short=False)
+        if rgba is not None:
+            return rgba
     elif isinstance(value, list) and len(value) in (3, 4) and all(
             isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value):
         return tuple(value) + ((255,) if len(value) == 3 else ())  # type: ignore[return-value]
@@ -77,12 +74,46 @@ CONFIG_ID = Param("config_id", STRING, "A saved background-removal configuration
                   "deployment's default model when left out.", format=UUID_FORMAT)
 ENHANCE_LEVEL = Param("enhance_level", STRING, "How strongly to enlarge, denoise and sharpen the cut-out.",
                       enum=tuple(LEVELS), default=DEFAULT_LEVEL, code="bad_enhance_level")
-FORMAT = Param("format", STRING, "The result's format; both keep transparency (WebP lossless).",
+FORMAT = Param("format", STRING, "The result's format; all but jpg keep transparency (WebP lossless).",
                enum=OUTPUT_FORMATS, default=OUTPUT_FORMATS[0], code="bad_format")
 
-COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT)
-REMOVE_BG_FIELDS = (CONFIG_ID, CONFIG, FORMAT)
-UPLOAD_PARAMS = {"combo": (ENHANCE_LEVEL, CONFIG_ID, CONFIG, FORMAT), "remove_bg": REMOVE_BG_FIELDS}
+MAX_OPTION_CHARS = 100
+
+
+def _output_option(name: str, description: str, parse, pattern: str | dict, example: str) -> Param:
+    """A text output option that core/output_spec reads (the same reader as remove.bg's route's): kept as the text
+    given, checked here, parsed again by the worker; a refusal is this API's (bad_parameter, naming it)."""
+    def read(value: Any) -> str:
+        if isinstance(value, str) and len(value) <= MAX_OPTION_CHARS:
+            try:
+                parse(value)
+                return value
+            except BadRequest as refused:
+                raise param.refuse(value, f"{param.expectation()} ({refused.message})") from refused
+        raise param.refuse(value)
+
+    schema = {"type": STRING, "maxLength": MAX_OPTION_CHARS,
+              **({"pattern": pattern} if isinstance(pattern, str) else pattern)}
+    param = Param(name, STRING, description, reader=read, schema_override=schema, example=example,
+                  max_length=MAX_OPTION_CHARS, pattern=pattern if isinstance(pattern, str) else None,
+                  expects=f"a {name} as remove.bg spells it (docs/api.md)")
+    return param
+
+# The output options both APIs take (core/output_spec, rendered by engine/output_options), with remove.bg's meaning.
+OUTPUT_OPTIONS = (
+    Param("crop", BOOLEAN, "Crop the result to the subject (with crop_margin around it).", default=False),
+    _output_option("crop_margin", "With crop: the margin kept around the subject, 1, 2 (top/bottom left/right) or 4 "
+                   "(top right bottom left) values, each px or % of the subject (at most 500 px or 50%).",
+                   output_spec.crop_margin, output_spec.CROP_MARGIN_PATTERN, "10px 5%"),
+    Param("channels", STRING, "rgba, or alpha: the matte alone (a greyscale image).", enum=output_spec.CHANNELS,
+          default="rgba"),
+    _output_option("bg_color", "Fill the background: hex (fff, 81d4fa, 81d4fa77, # optional) or a CSS colour name.",
+                   output_spec.colour, {"anyOf": [{"pattern": output_spec.HEX_COLOUR_PATTERN},
+                                                  {"enum": list(output_spec.COLOUR_NAMES)}]}, "81d4fa"),
+)
+COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT, *OUTPUT_OPTIONS)
+REMOVE_BG_FIELDS = (CONFIG_ID, CONFIG, FORMAT, *OUTPUT_OPTIONS)
+UPLOAD_PARAMS = {"combo": (ENHANCE_LEVEL, CONFIG_ID, CONFIG, FORMAT, *OUTPUT_OPTIONS), "remove_bg": REMOVE_BG_FIELDS}
 
 # -- the first API's image edits -----------------------------------------------------------------------------------
 

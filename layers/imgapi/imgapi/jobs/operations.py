@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from imgapi.core.errors import BadRequest
-from imgapi.jobs.job_params import CONFIG, CONFIG_ID, EDIT_FORMS, ENHANCE_LEVEL, FORMAT
+from imgapi.jobs.job_params import CONFIG, CONFIG_ID, EDIT_FORMS, ENHANCE_LEVEL, FORMAT, OUTPUT_OPTIONS
 from imgapi.core.parameters import Param, Values
 from imgapi.jobs.removal_configs import parse_config, resolve_config
 # DASHSCOPE and LOCAL are read from here by the workers too.
@@ -27,14 +27,21 @@ def _config(owner: str, values: Values) -> dict:
     return {"config_id": config_id, "config": resolve_config(owner, config_id).to_dict()}
 
 
+def _output_options(values: Values) -> dict:
+    """The output options given (crop, crop_margin, channels, bg_color): only those, so a job without them is
+    stored and run as before."""
+    return {param.name: values.read(param) for param in OUTPUT_OPTIONS if values.given(param.name)}
+
+
 def combo_params(owner: str, fields: Mapping[str, Any], *, text: bool = False) -> dict:
     values = Values(fields, text=text)
-    return {"enhance_level": values.read(ENHANCE_LEVEL), "format": values.read(FORMAT), **_config(owner, values)}
+    return {"enhance_level": values.read(ENHANCE_LEVEL), "format": values.read(FORMAT), **_config(owner, values),
+            **_output_options(values)}
 
 
 def remove_bg_params(owner: str, fields: Mapping[str, Any], *, text: bool = False) -> dict:
     values = Values(fields, text=text)
-    return {"format": values.read(FORMAT), **_config(owner, values)}
+    return {"format": values.read(FORMAT), **_config(owner, values), **_output_options(values)}
 
 
 # Operations that run on the image worker from an uploaded image.

@@ -1,10 +1,14 @@
 """The image worker: takes a queued job through its state machine and runs its operation locally."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
-from imgapi.core import aws
+from imgapi.core import aws, output_spec
+from imgapi.core.output_spec import OutputOptions
+from imgapi.jobs.job_params import OUTPUT_OPTIONS
 
 from imgapi.jobs import lifecycle
 
@@ -18,6 +22,7 @@ from imgapi.jobs.operations import IMAGE_EDITS
 from imgapi.engine.outpaint import SIDES, run_expand
 from imgapi.engine.pipeline import ImageOutput, run_combo, run_fix, run_remove_bg
 from imgapi.engine.remote_images import download_image
+from imgapi.engine.cutout_settings import RemovalConfig
 from imgapi.jobs.removal_configs import config_from_dict
 from imgapi.core.settings import get_settings
 
@@ -65,14 +70,26 @@ def _input_bytes(job: dict) -> bytes:
     return data
 
 
+def _output_options(params: dict, config: RemovalConfig) -> OutputOptions | None:
+    """The job's output options (crop, crop_margin, channels, bg_color), rendered as remove.bg's route renders them;
+    None when it gave none. Without bg_color, the configuration's bgcolor fills the background, as without options."""
+    if not any(param.name in params for param in OUTPUT_OPTIONS):
+        return None
+    options = output_spec.options(params)
+    return replace(options, bg_color=config.bgcolor) if options.bg_color is None and config.bgcolor else options
+
+
 def _run_combo(job: dict, data: bytes) -> ImageOutput:
     params = job["params"]
-    return run_combo(data, params["enhance_level"], config_from_dict(params["config"]),
-                     max_edge=get_settings().max_output_edge, fmt=params.get("format", "png"))
+    config = config_from_dict(params["config"])
+    return run_combo(data, params["enhance_level"], config, max_edge=get_settings().max_output_edge,
+                     fmt=params.get("format", "png"), options=_output_options(params, config))
 
 
 def _run_remove_bg(job: dict, data: bytes) -> ImageOutput:
-    return run_remove_bg(data, config_from_dict(job["params"]["config"]), fmt=job["params"].get("format", "png"))
+    params = job["params"]
+    config = config_from_dict(params["config"])
+    return run_remove_bg(data, config, fmt=params.get("format", "png"), options=_output_options(params, config))
 
 
 def _run_change_bg(job: dict, data: bytes) -> ImageOutput:
