@@ -130,7 +130,7 @@ def _request(key: str, where: str, name: str, value, token: str) -> dict:
             call["query"] = urlencode({name: value})
         else:
             call["form"] = {name: value}
-    elif key in ("POST /api/v1/configs", "POST /api/v1/api-keys"):
+    elif key in ("POST /api/v1/configs", "POST /api/v1/api-keys", "PUT /api/v1/webhook-settings"):
         call["json_body"] = {name: value}
     elif key == "POST /api/v1/uploads":
         body = {"operation": "combo", "filename": "a.jpg"}

@@ -80,7 +80,11 @@ ENHANCE_LEVEL = Param("enhance_level", STRING, "How strongly to enlarge, denoise
 FORMAT = Param("format", STRING, "The result's format; both keep transparency (WebP lossless).",
                enum=OUTPUT_FORMATS, default=OUTPUT_FORMATS[0], code="bad_format")
 
-COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT)
+WEBHOOK_URL = Param("webhook_url", STRING, "POSTed when the job ends (completed, failed or cancelled): a Standard "
+                    "Webhooks event signed with your webhook secret (docs/webhooks.md). Only public http(s) hosts.",
+                    format=URL_FORMAT, max_length=MAX_URL_CHARS, code="bad_webhook_url",
+                    example="https://example.com/hooks/imgapi")
+COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT, WEBHOOK_URL)
 REMOVE_BG_FIELDS = (CONFIG_ID, CONFIG, FORMAT)
 UPLOAD_PARAMS = {"combo": (ENHANCE_LEVEL, CONFIG_ID, CONFIG, FORMAT), "remove_bg": REMOVE_BG_FIELDS}
 
@@ -125,7 +129,7 @@ class EditForm:
 
     @property
     def all_fields(self) -> tuple[Param, ...]:
-        return self.image_urls + self.fields + (ENGINE, WAIT)
+        return self.image_urls + self.fields + (ENGINE, WAIT, WEBHOOK_URL)
 
 
 EDIT_FORMS: dict[str, EditForm] = {
