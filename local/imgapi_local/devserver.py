@@ -42,6 +42,9 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Locally a failed message comes back after this many seconds rather than the queue's full visibility timeout.
 LOCAL_RETRY_DELAY_SECONDS = 1
+# Locally a failed webhook is retried within seconds (so that a developer sees a retry), unless the environment
+# sets WEBHOOK_RETRY_SCHEDULE; on AWS the template's WebhookRetrySchedule backs off for over a day.
+LOCAL_WEBHOOK_RETRY_SCHEDULE = "1,2,5,15,60"
 # How long a background thread waits after a failed iteration, so that a lasting error does not spin.
 ERROR_PAUSE_SECONDS = 1.0
 
@@ -186,6 +189,8 @@ class LocalStack:
         # ...) keeps the value the developer's environment gives it, as a parameter override would when deploying.
         overridden = {name for name in self.stack.parameter_variables() if os.environ.get(name)}
         environment = {k: v for k, v in self.stack.environment().items() if k not in overridden}
+        if "WEBHOOK_RETRY_SCHEDULE" not in overridden:
+            environment["WEBHOOK_RETRY_SCHEDULE"] = LOCAL_WEBHOOK_RETRY_SCHEDULE
         self._setenv({**environment, "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
         reset_caches()
         self._create_demo_user()

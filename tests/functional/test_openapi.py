@@ -244,6 +244,11 @@ def test_every_routes_answers_match_the_document(api, alice, bob, keyed):
     call("POST", "/v1.0/removebg", token=token, json_body={"format": "gif"})
     call("GET", "/v1.0/account", token=token)
     call("GET", "/v1.0/account")
+    call("GET", "/api/v1/webhook-secret", token=token)
+    call("POST", "/api/v1/webhook-secret/rotate", token=token)
+    call("PUT", "/api/v1/webhook-settings", token=token, json_body={"default_url": "https://example.com/hooks"})
+    call("PUT", "/api/v1/webhook-settings", token=token, json_body={"default_url": "http://169.254.169.254/x"})
+    call("GET", "/api/v1/webhook-settings", token=token)
     statuses = {status for *_, status in calls}
     assert {200, 201, 202, 204, 400, 401, 403, 404, 413} <= statuses, statuses
     assert {(method, _route_of(method, path)) for method, path, _ in calls} == {(r.method, r.path) for r in ROUTES}

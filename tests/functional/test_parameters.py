@@ -134,7 +134,7 @@ def _request(key: str, where: str, name: str, value, token: str) -> dict:
         body = {} if name in ("image_url", "image_file_b64", "image_base64") else {
             "image_file_b64": base64.b64encode(IMAGE).decode()}
         call["json_body" if where == "json" else "form"] = {**body, name: value}
-    elif key in ("POST /api/v1/configs", "POST /api/v1/api-keys"):
+    elif key in ("POST /api/v1/configs", "POST /api/v1/api-keys", "PUT /api/v1/webhook-settings"):
         call["json_body"] = {name: value}
     elif key == "POST /api/v1/uploads":
         body = {"operation": "combo", "filename": "a.jpg"}

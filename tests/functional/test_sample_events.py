@@ -164,6 +164,27 @@ def test_api_key_events(seeded):
     assert _invoke_with("api_keys_list.json", {"REPLACE_WITH_AN_API_KEY": key["key"]})["statusCode"] == 401
 
 
+def test_webhook_events(seeded, monkeypatch):
+    """The secret is made on first use; the queued end of a job is POSTed to its webhook_url, signed with it."""
+    from imgapi.core import aws
+    from tests.support.webhook_receiver import Receiver, verified
+
+    secret = json.loads(_invoke("webhooks_secret.json", seeded)["body"])["secret"]
+    monkeypatch.setenv("FETCH_ALLOW_PRIVATE_HOSTS", "true")
+    get_settings.cache_clear()
+    receiver = Receiver("ok")
+    try:
+        aws.table(get_settings().jobs_table).update_item(Key={"task_id": TASK}, UpdateExpression="SET webhook_url = :u",
+                                                         ExpressionAttributeValues={":u": receiver.url})
+        assert lifecycle.complete(TASK, 0, [])
+        assert _invoke("webhook_delivery_sqs.json", seeded) == {"batchItemFailures": []}
+        ((headers, body),) = receiver.received
+    finally:
+        receiver.close()
+    assert verified(secret, headers, body)["data"]["task_id"] == TASK
+    assert lifecycle.get_job(TASK)["webhook"]["state"] == "delivered"
+
+
 def _invoke_with(name: str, replacements: dict[str, str]) -> dict:
     text = (EVENTS / name).read_text()
     for placeholder, value in replacements.items():

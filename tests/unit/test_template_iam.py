@@ -49,7 +49,10 @@ _SUBMIT = {
     "s3:PutObject": ["bucket/uploads/*"],
     "s3:DeleteObject": ["bucket/uploads/*"],
     "secretsmanager:GetSecretValue": ["JwtSecret"],
+    "sqs:SendMessage": ["WebhookQueue"],  # an undone submit's job, failed: its webhook event
 }
+# Whatever ends a job (complete, fail, cancel) queues its webhook event when it names a webhook_url.
+_ENDS_JOBS = {"sqs:SendMessage": ["WebhookQueue"]}
 
 
 def _row(*parts: dict, **extra: list[str]) -> dict[str, list[str]]:
@@ -94,8 +97,9 @@ IAM: dict[str, dict[str, list[str]]] = {
         "s3:GetObject": ["bucket/results/*"],
         "sqs:SendMessage": ["DashScopeJobsQueue", "ImageJobsQueue"],
     }),
-    "UploadsFunction": _row(_TOKEN, {
-        "dynamodb:GetItem": ["JobsTable", "ConfigsTable"],
+    "UploadsFunction": _row(_ENDS_JOBS, _TOKEN, {
+        "dynamodb:GetItem": ["JobsTable", "ConfigsTable",
+                             "WebhookSecretsTable[username,default_url]"],  # the owner's default webhook URL
         "dynamodb:PutItem": ["JobsTable"],
         "dynamodb:UpdateItem": ["JobsTable", "UsageTable"],
         "dynamodb:DeleteItem": ["JobsTable"],
@@ -103,7 +107,7 @@ IAM: dict[str, dict[str, list[str]]] = {
         "s3:GetObject": ["bucket/incoming/*"],  # HeadObject: did an expired upload arrive after all?
         "s3:ListBucket": ["bucket"],  # ... 404 rather than 403 when it did not
     }),
-    "JobsFunction": _row(_TOKEN, {
+    "JobsFunction": _row(_ENDS_JOBS, _TOKEN, {
         "dynamodb:GetItem": ["JobsTable"],
         "dynamodb:UpdateItem": ["JobsTable"],  # an abandoned upload's job is failed when read
         "dynamodb:Query": ["JobsTable/index/owner-created_at"],
@@ -121,26 +125,27 @@ IAM: dict[str, dict[str, list[str]]] = {
         "dynamodb:DeleteItem": ["ApiKeysTable"],
         "dynamodb:Query": ["ApiKeysTable/index/owner-index"],
     }),
-    "IngestFunction": _row({
+    "IngestFunction": _row(_ENDS_JOBS, {
         "s3:GetObject": ["bucket/inbox/*", "bucket/incoming/*"],
         "s3:ListBucket": ["bucket"],  # a missing sidecar or a taken-in upload is 404, not 403
         "s3:PutObject": ["bucket/uploads/*"],
         "s3:DeleteObject": ["bucket/incoming/*"],
-        "dynamodb:GetItem": ["JobsTable", "IdempotencyTable", "ConfigsTable"],
+        "dynamodb:GetItem": ["JobsTable", "IdempotencyTable", "ConfigsTable",
+                             "WebhookSecretsTable[username,default_url]"],  # the batch owner's default webhook URL
         "dynamodb:PutItem": ["JobsTable", "IdempotencyTable"],
         "dynamodb:UpdateItem": ["JobsTable", "IdempotencyTable"],
         "dynamodb:DeleteItem": ["IdempotencyTable"],
         # IngestFailuresQueue: Lambda's on-failure destination (SAM adds the grant for EventInvokeConfig).
         "sqs:SendMessage": ["ImageJobsQueue", "IngestFailuresQueue"],
     }),
-    "SweeperFunction": _row({
+    "SweeperFunction": _row(_ENDS_JOBS, {
         "dynamodb:Query": ["JobsTable/index/open-jobs"],
         "dynamodb:GetItem": ["JobsTable"],
         "dynamodb:UpdateItem": ["JobsTable"],
         "s3:GetObject": ["bucket/incoming/*"],
         "s3:ListBucket": ["bucket"],
     }),
-    "ImageWorkerFunction": _row({
+    "ImageWorkerFunction": _row(_ENDS_JOBS, {
         "dynamodb:UpdateItem": ["JobsTable"],
         "s3:GetObject": ["bucket/uploads/*", "bucket/inbox/*"],
         "s3:ListBucket": ["bucket"],  # a deleted input fails its job at once (404), not after every retry (403)
@@ -151,7 +156,7 @@ IAM: dict[str, dict[str, list[str]]] = {
         "dynamodb:GetItem": ["UsageTable"],
         "dynamodb:UpdateItem": ["UsageTable"],
     }),
-    "DashScopeWorkerFunction": _row({
+    "DashScopeWorkerFunction": _row(_ENDS_JOBS, {
         "dynamodb:GetItem": ["JobsTable"],
         "dynamodb:UpdateItem": ["JobsTable", "DashScopeSlotsTable"],
         "dynamodb:BatchGetItem": ["DashScopeSlotsTable"],
@@ -163,6 +168,19 @@ IAM: dict[str, dict[str, list[str]]] = {
         "kms:Decrypt": ["DashScopeApiKeySecretKmsKeyArn via secretsmanager for DashScopeApiKeySecretArn"
                         " if HasDashScopeKeySecretKmsKey"],
     }),
+    # Webhooks: the caller's secret (made on first use, rotated) and default URL.
+    "WebhooksFunction": _row(_TOKEN, {
+        "dynamodb:GetItem": ["WebhookSecretsTable"],
+        "dynamodb:UpdateItem": ["WebhookSecretsTable"],
+    }),
+    # The delivery: the job (its view, its delivery state), the owner's secrets, presigned results in the view, the
+    # retry sent again and the spent event dead-lettered.
+    "WebhookDeliveryFunction": _row({
+        "dynamodb:GetItem": ["JobsTable", "WebhookSecretsTable"],
+        "dynamodb:UpdateItem": ["JobsTable", "WebhookSecretsTable"],
+        "s3:GetObject": ["bucket/results/*"],
+        "sqs:SendMessage": ["WebhookDeadLetterQueue", "WebhookQueue"],
+    }),
 }
 
 # AWS managed policies SAM attaches: logs and X-Ray for every function; the SQS event source's poller for the two
@@ -170,7 +188,8 @@ IAM: dict[str, dict[str, list[str]]] = {
 _BASE_MANAGED = ["AWSXrayWriteOnlyAccess", "service-role/AWSLambdaBasicExecutionRole"]
 MANAGED_POLICIES: dict[str, list[str]] = {
     name: sorted(_BASE_MANAGED + (["service-role/AWSLambdaSQSQueueExecutionRole"]
-                                  if name in ("ImageWorkerFunction", "DashScopeWorkerFunction") else []))
+                                  if name in ("ImageWorkerFunction", "DashScopeWorkerFunction",
+                                              "WebhookDeliveryFunction") else []))
     for name in IAM
 }
 

@@ -250,6 +250,7 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     import boto3
 
     from imgapi.core.settings import get_settings
+    from imgapi.core.settings import get_webhook_settings
     from imgapi_local.events import LambdaContext, scheduled_event
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions
@@ -270,8 +271,9 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     assert api.call("GET", "/api/v1/api-keys", headers={"x-api-key": key["key"]}).status == 200
     assert api.call("GET", "/api/v1/jobs", headers={"x-api-key": key["key"]}).status == 200
     assert api.call("DELETE", f"/api/v1/api-keys/{key['id']}", token=alice).status == 204
+    hook = "http://no-such-host.invalid/hook"  # accepted (it may resolve later); its attempt fails and is re-queued
     upload = api.call("POST", "/api/v1/uploads", token=alice, headers={"idempotency-key": "tour-1"},
-                      json_body={"operation": "remove_bg", "filename": "tour.jpg",
+                      json_body={"operation": "remove_bg", "filename": "tour.jpg", "webhook_url": hook,
                                  "params": {"config_id": config.json()["config_id"]}})
     assert upload.status == 201, upload.body
     task_id, key = upload.json()["task_id"], upload.json()["upload"]["fields"]["key"]
@@ -284,17 +286,23 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     ingest(event, LambdaContext("IngestFunction"))
     ingest(event, LambdaContext("IngestFunction"))  # S3 delivers again: the object is gone by now
     drain(get_settings().image_queue_url, load_handler(specs["ImageWorkerFunction"]))
+    drain(get_webhook_settings().queue_url, load_handler(specs["WebhookDeliveryFunction"]))
     job = api.call("GET", f"/api/v1/jobs/{task_id}", token=alice)
     assert job.status == 200 and job.json()["status"] == "completed", job.body
+    assert job.json()["webhook"]["state"] == "retrying", job.json()["webhook"]
+    assert api.call("GET", "/api/v1/webhook-secret", token=alice).status == 200
+    assert api.call("POST", "/api/v1/webhook-secret/rotate", token=alice).status == 200
+    assert api.call("PUT", "/api/v1/webhook-settings", token=alice, json_body={"default_url": hook}).status == 200
+    assert api.call("GET", "/api/v1/webhook-settings", token=alice).status == 200
     assert api.call("GET", "/api/v1/jobs", token=alice).status == 200
     assert api.call("POST", "/api/v1/uploads", token=alice, headers={"idempotency-key": "tour-1"},
-                    json_body={"operation": "remove_bg", "filename": "tour.jpg",  # the replay: the same request
+                    json_body={"operation": "remove_bg", "filename": "tour.jpg", "webhook_url": hook,  # the replay
                                "params": {"config_id": config.json()["config_id"]}}).status == 200
     assert api.call("DELETE", f"/api/v1/configs/{config.json()['config_id']}", token=alice).status == 204
     load_handler(specs["SweeperFunction"])(scheduled_event("SweeperFunction"), LambdaContext("SweeperFunction"))
     functions_seen = {call.function for call in CALLS}
     assert {"LoginFunction", "ConfigsFunction", "ApiKeysFunction", "UploadsFunction", "IngestFunction", "ImageWorkerFunction",
-            "JobsFunction", "SweeperFunction"} <= functions_seen
+            "JobsFunction", "SweeperFunction", "WebhooksFunction", "WebhookDeliveryFunction"} <= functions_seen
     # A function calling something its row does not grant would be refused in AWS (AccessDenied): add the grant to
     # template.yaml and to the table together, or do not make the call.
     assert outside_the_table(CALLS) == []

@@ -115,7 +115,8 @@ def test_an_s3_event_that_fails_every_attempt_goes_to_a_queue_with_an_alarm_on_i
 
 # -- 8. Users' data survives the stack ---------------------------------------------------------------------------
 
-RETAINED = sorted(["ImagesBucket", "ImagesBucketPolicy", "ApiKeysTable", "ConfigsTable", "JobsTable", "JwtSecret", "UsersTable"])
+RETAINED = sorted(["ImagesBucket", "ImagesBucketPolicy", "ApiKeysTable", "ConfigsTable", "JobsTable", "JwtSecret", "UsersTable",
+                   "WebhookSecretsTable"])
 
 
 def test_accounts_configurations_jobs_the_signing_key_and_the_bucket_outlive_the_stack():

@@ -10,7 +10,8 @@ from imgapi.jobs.job_params import OUTPUT_OPTIONS
 from imgapi.jobs.operations import combo_params
 from imgapi.core.request_body import idempotency_key, parse_form
 from imgapi.core.settings import get_settings
-from imgapi.jobs.submission import submit_job
+from imgapi.jobs.job_params import WEBHOOK_URL
+from imgapi.jobs.submission import submit_job, webhook_target
 
 OPERATION = "combo"
 
@@ -24,13 +25,14 @@ def submit(owner: str, raw_event: dict) -> dict:
         raise BadRequest("no file: send the image as the multipart form field 'file'", code="missing_file")
     # A form field or, as the seed's clients send them, a query parameter: both text.
     fields = {k: form.fields.get(k) or query.get(k)
-              for k in ("enhance_level", "config_id", "format", *(p.name for p in OUTPUT_OPTIONS))}
+              for k in ("enhance_level", "config_id", "format", "webhook_url", *(p.name for p in OUTPUT_OPTIONS))}
     params = combo_params(owner, fields, text=True)
+    webhook_url = webhook_target(WEBHOOK_URL.read(fields["webhook_url"], text=True))
     info = inspect_image(upload.data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     params["filename"] = (upload.filename or "")[:255]
     job = submit_job(owner=owner, operation=OPERATION, engine="local", params=params,
                      queue_url=settings.image_queue_url, image=(upload.data, info),
-                     idempotency_key=idempotency_key(raw_event))
+                     idempotency_key=idempotency_key(raw_event), webhook_url=webhook_url)
     return {
         "task_id": job["task_id"],
         "status": job["status"],

@@ -18,8 +18,9 @@ from typing import Any
 from imgapi.jobs.job_params import (
     BGCOLOR, COMBO_FIELDS, CONFIG_ID_PATH, CONFIG_NAME, EDIT_FORMS, ENGINE, IDEMPOTENCY_KEY, JOB_STATUSES,
     LIST_LIMIT, LIST_NEXT_TOKEN, LIST_OPERATION, LIST_STATUS, REMOVAL_SETTINGS, TASK_ID, UPLOAD_CONTENT_TYPE,
-    UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_SIZE, WAIT,
+    UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_SIZE, WAIT, WEBHOOK_URL,
 )
+from imgapi.core.webhook_secrets import DEFAULT_URL as DEFAULT_WEBHOOK_URL
 from imgapi.auth.api_keys import KEY_ID_PATH, KEY_NAME
 from imgapi.api.removebg_fields import FIELDS as REMOVEBG_FIELDS
 from imgapi.auth.login import PASSWORD, USERNAME
@@ -133,6 +134,7 @@ SCHEMAS: dict[str, dict] = {
                       "description": "What the local engine left out of the request."},
             "last_error": {**_STRING, "description": "Why the last attempt failed; another is coming."},
             "dashscope": {"type": "object", "description": "DashScope's task, where DashScope ran the job."},
+            "webhook": {"$ref": "#/components/schemas/WebhookDelivery"},
         },
     },
     "EditJob": {"allOf": [{"$ref": "#/components/schemas/Job"}, {
@@ -205,6 +207,23 @@ SCHEMAS: dict[str, dict] = {
                 "api": {"type": "object", "required": ["free_calls", "sizes"],
                         "properties": {"free_calls": _INTEGER, "sizes": {"const": "all"}}}}}}}},
     },
+    "WebhookDelivery": {
+        "type": "object", "description": "The job's webhook_url, and how its end's delivery went (docs/webhooks.md).",
+        "required": ["url", "state", "attempts", "last_status", "last_error", "last_attempt_at", "next_attempt_at"],
+        "properties": {"url": _STRING, "state": {"enum": ["pending", "retrying", "delivered", "failed"]},
+                       "attempts": _INTEGER, "last_status": _nullable(_INTEGER), "last_error": _nullable(_STRING),
+                       "last_attempt_at": _nullable(_STRING), "next_attempt_at": _nullable(_STRING)},
+    },
+    "WebhookSecret": {
+        "type": "object", "required": ["secret", "created_at", "previous_secret_expires_at"],
+        "properties": {"secret": {**_STRING, "pattern": "^whsec_[A-Za-z0-9+/=]+$",
+                                  "description": "Verify deliveries with it (the standardwebhooks package)."},
+                       "created_at": _nullable(_STRING),
+                       "previous_secret_expires_at": {**_nullable(_STRING), "description": "After a rotation: until "
+                                                      "when deliveries are also signed with the previous secret."}},
+    },
+    "WebhookSettings": {"type": "object", "required": ["default_url"],
+                        "properties": {"default_url": _nullable(_STRING)}},
     "ApiKeyList": {"type": "object", "required": ["keys"],
                    "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
 }
@@ -226,7 +245,8 @@ def json_answer(description: str, schema: str | dict, headers: dict[str, str] | 
 RETRY_AFTER = {"Retry-After": "Seconds to wait before trying again."}
 ERRORS = {
     400: Answer("A parameter or the body was refused; error says which and why (codes: bad_parameter, bad_url, "
-                "missing_field, bad_engine, bad_enhance_level, bad_format, bad_task_id, unsupported_image, ...)."),
+                "missing_field, bad_engine, bad_enhance_level, bad_format, bad_task_id, unsupported_image, bad_webhook_url, "
+                "webhook_url_refused, ...)."),
     401: Answer("No token, or a bad or expired one (missing_token, invalid_token, token_expired), or an unknown or "
                 "revoked X-Api-Key (invalid_api_key), or a token revoked by deleting the user, a new password or logging out "
                 "everywhere (token_revoked)."),
@@ -387,7 +407,8 @@ ROUTES: tuple[Route, ...] = (
                             "Upload"),
            **_SUBMIT_ERRORS},
           headers=(IDEMPOTENCY_KEY,),
-          body=Body((JSON,), (UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_FILENAME, UPLOAD_CONTENT_TYPE, UPLOAD_SIZE),
+          body=Body((JSON,), (UPLOAD_OPERATION, UPLOAD_PARAMS_FIELD, UPLOAD_FILENAME, UPLOAD_CONTENT_TYPE, UPLOAD_SIZE,
+                              WEBHOOK_URL),
                     required=("operation",))),
     *(_edit_route(operation) for operation in IMAGE_EDIT_OPERATIONS),
     Route("POST", "/api/v1/api-keys", "ApiKeysFunction", "create_api_key", "Create an API key (shown once)",
@@ -439,6 +460,24 @@ ROUTES = ROUTES + (
           "remove.bg compatible",
           {200: Answer("What is left of today's quota, as remove.bg's credits.", {"application/json": "RemoveBgAccount"}),
            403: _REMOVEBG_ERRORS[403], 503: _REMOVEBG_ERRORS[503]}),
+)
+
+_WEBHOOK_URL_400 = ("default_url is not an http(s) URL (bad_webhook_url), or its host is private, loopback, link-local "
+                    "or a metadata address (webhook_url_refused).")
+ROUTES = ROUTES + (
+    Route("GET", "/api/v1/webhook-secret", "WebhooksFunction", "get_webhook_secret",
+          "Your webhook signing secret (made on first use)", "Webhooks",
+          {200: json_answer("The secret: verify deliveries with it.", "WebhookSecret")}),
+    Route("POST", "/api/v1/webhook-secret/rotate", "WebhooksFunction", "rotate_webhook_secret",
+          "A new webhook signing secret", "Webhooks",
+          {200: json_answer("The new secret. For WEBHOOK_ROTATION_GRACE_SECONDS (24 h) deliveries are signed with both "
+                            "it and the previous one, space-separated in webhook-signature.", "WebhookSecret")}),
+    Route("GET", "/api/v1/webhook-settings", "WebhooksFunction", "get_webhook_settings", "Your webhook settings",
+          "Webhooks", {200: json_answer("The default webhook URL (null: none).", "WebhookSettings")}),
+    Route("PUT", "/api/v1/webhook-settings", "WebhooksFunction", "put_webhook_settings",
+          "Set the default webhook URL of the jobs S3 starts (uploads, the batch folder) that name none", "Webhooks",
+          {200: json_answer("Saved.", "WebhookSettings"), **errors(400, _400=_WEBHOOK_URL_400)},
+          body=Body((JSON,), (DEFAULT_WEBHOOK_URL,), required=("default_url",), closed=True)),
 )
 
 ROUTES_BY_KEY: dict[str, Route] = {route.key: route for route in ROUTES}

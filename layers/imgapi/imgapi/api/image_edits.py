@@ -15,12 +15,12 @@ from imgapi.api.routes import Request, route
 from imgapi.core.errors import BadRequest, ServiceUnavailable
 from imgapi.api.http_api import create_resolver, json_response
 from imgapi.engine.image_input import ImageInfo, inspect_image
-from imgapi.jobs.job_params import ENGINE, MAX_WAIT_SECONDS, WAIT
+from imgapi.jobs.job_params import ENGINE, MAX_WAIT_SECONDS, WAIT, WEBHOOK_URL
 from imgapi.jobs.operations import DASHSCOPE, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
 from imgapi.core.parameters import Values
 from imgapi.core.request_body import Form, idempotency_key, parse_form
 from imgapi.core.settings import get_settings
-from imgapi.jobs.submission import submit_job
+from imgapi.jobs.submission import submit_job, webhook_target
 
 # A waiting request gives back this much of the function's time for answering.
 WAIT_MARGIN_SECONDS = 2.0
@@ -92,6 +92,7 @@ def submit(operation: str, request: Request, *, time_left: float) -> tuple[int, 
     engine = _engine(edit, body.read(ENGINE) if body.given(ENGINE.name) else request.query[ENGINE.name])
     uploads = _uploads(edit, form)
     params = edit.parse(owner, form.fields, frozenset(uploads), text=body.text)
+    webhook_url = webhook_target(body.read(WEBHOOK_URL))
     if engine == LOCAL:
         check_local_params(edit, params, frozenset(uploads))
     settings = get_settings()
@@ -99,7 +100,8 @@ def submit(operation: str, request: Request, *, time_left: float) -> tuple[int, 
     # The image worker reads a local job's main image from its input_key, any other uploaded image by its field.
     image = uploads.pop(edit.image_fields[0], None) if engine == LOCAL else None
     job = submit_job(owner=owner, operation=operation, engine=engine, params=params, queue_url=queue,
-                     image=image, uploads=uploads or None, idempotency_key=idempotency_key(raw_event))
+                     image=image, uploads=uploads or None, idempotency_key=idempotency_key(raw_event),
+                     webhook_url=webhook_url)
     wait = min(wait, time_left - WAIT_MARGIN_SECONDS)
     if wait > 0:
         job = job_views.wait_for(job["task_id"], wait) or job

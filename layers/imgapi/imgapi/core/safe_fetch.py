@@ -10,6 +10,9 @@
 
 FETCH_ALLOW_PRIVATE_HOSTS=true lets private and loopback addresses through (the test servers and the
 fake DashScope live on 127.0.0.1); metadata, link-local, multicast and reserved addresses stay refused.
+
+`post` calls an outside URL (a webhook) under the same rules, except that no redirect is ever followed; `check_url`
+applies the address rules alone (a URL given now, called later).
 """
 from __future__ import annotations
 
@@ -228,3 +231,62 @@ def fetch(url: str, limits: FetchLimits | None = None, *, allow_private: bool | 
         finally:
             pool.close()
     raise FetchError(f"{_short(url)} redirected more than {MAX_REDIRECTS} times", code="too_many_redirects")
+
+
+# -- calling an outside URL (webhooks) ----------------------------------------------------------------------------
+
+
+def _allow(allow_private: bool | None) -> bool:
+    return get_settings().fetch_allow_private_hosts if allow_private is None else allow_private
+
+
+def check_url(url: str, *, allow_private: bool | None = None) -> None:
+    """FetchError when `url` may not be called: its scheme, credentials, port, or an address its host resolves to."""
+    _check(url, _allow(allow_private))
+
+
+def _skim(response, max_bytes: int, deadline: float) -> None:
+    """Read at most `max_bytes` of an answer nobody uses, until the deadline; the status has been read already, so
+    a failure here changes nothing."""
+    left = max_bytes
+    try:
+        while left > 0:
+            remaining = deadline - time.monotonic()
+            sock = getattr(response.connection, "sock", None)
+            if remaining <= 0:
+                return
+            if sock is not None:
+                sock.settimeout(remaining)
+            chunk = response.read1(left)
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (Urllib3Error, OSError):
+        return
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool | None = None,
+         timeout: float = 5.0, max_response_bytes: int = 4096) -> int:
+    """POST `body` to an outside URL under the rules above: the target checked and the connection made to the
+    checked address; no redirect followed (a 3xx is returned as it came); `timeout` for connecting and for the answer;
+    at most `max_response_bytes` of the answer read, none of it kept. The answer's HTTP status, or FetchError
+    (url_refused, url_unresolvable; fetch_timeout or fetch_failed when there was no answer)."""
+    target = _check(url, _allow(allow_private))
+    deadline = time.monotonic() + timeout
+    pool = _pool(target, FetchLimits(connect_timeout=timeout, read_timeout=timeout, total_timeout=timeout), timeout)
+    try:
+        response = pool.urlopen("POST", target.path, body=body,
+                                headers={"Host": _host_header(target), "User-Agent": USER_AGENT, **headers},
+                                redirect=False, retries=False, preload_content=False, assert_same_host=False)
+        try:
+            _skim(response, max_response_bytes, deadline)
+        finally:
+            response.release_conn()
+        return response.status
+    except (Urllib3Error, OSError) as exc:
+        timed_out = isinstance(exc, (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError))
+        raise FetchError(f"{_short(url)} " + (f"did not answer within {timeout:g} s" if timed_out else
+                                              f"could not be reached: {type(exc).__name__}"),
+                         code="fetch_timeout" if timed_out else "fetch_failed", retryable=True) from exc
+    finally:
+        pool.close()

@@ -196,3 +196,30 @@ class Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Webhooks (docs/webhooks.md): the delivery queue and its dead-letter queue, the per-user secrets' table, the
+    retry schedule (core/webhooks.parse_schedule), the grace period of a rotated secret and an attempt's timeout."""
+
+    queue_url: str
+    dead_letter_queue_url: str
+    secrets_table: str
+    retry_schedule: str
+    rotation_grace_seconds: int
+    timeout_seconds: float
+
+    @classmethod
+    def from_env(cls) -> "WebhookSettings":
+        return cls(queue_url=os.environ.get("WEBHOOK_QUEUE_URL", ""),
+                   dead_letter_queue_url=os.environ.get("WEBHOOK_DLQ_URL", ""),
+                   secrets_table=os.environ.get("WEBHOOK_SECRETS_TABLE", ""),
+                   retry_schedule=os.environ.get("WEBHOOK_RETRY_SCHEDULE", ""),
+                   rotation_grace_seconds=_int("WEBHOOK_ROTATION_GRACE_SECONDS", 24 * 3600),
+                   timeout_seconds=_float("WEBHOOK_TIMEOUT_SECONDS", 5.0))
+
+
+def get_webhook_settings() -> WebhookSettings:
+    """Read at each call (cheap), so a test or the local stack may change them."""
+    return WebhookSettings.from_env()

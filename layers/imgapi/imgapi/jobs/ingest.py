@@ -1,4 +1,5 @@
-"""Jobs started by S3 uploads: images dropped under inbox/<operation>/... become jobs of the batch owner;
+"""Jobs started by S3 uploads: images dropped under inbox/<operation>/... become jobs of the batch owner (with its
+default webhook URL, if it set one);
 objects under incoming/ are direct uploads (POST /api/v1/uploads) that start their waiting job (uploads.py).
 
 Each object makes exactly one job: its task id is derived from the bucket, key and S3's
@@ -20,7 +21,7 @@ from imgapi.core import aws
 
 from imgapi.jobs import lifecycle
 
-from imgapi.core import storage
+from imgapi.core import storage, webhook_secrets
 
 from imgapi.jobs import uploads
 from imgapi.core.errors import ApiError
@@ -93,6 +94,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
     owner = batch_owner()
     logger.set_correlation_id(task_id)
     output_prefix = BATCH_RESULTS_PREFIX + posixpath.splitext(relative)[0]
+    webhook = {"webhook_url": url} if (url := webhook_secrets.default_url(owner)) else None  # the owner's default
     try:
         if not path:
             raise ApiError("put images under inbox/<operation>/...", code="unknown_operation")
@@ -104,7 +106,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
         data = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read(settings.max_upload_bytes + 1)
         info = inspect_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_input_pixels)
     except ApiError as refused:
-        job = _create(task_id, owner, operation, {"source_key": key}, key, None, output_prefix)
+        job = _create(task_id, owner, operation, {"source_key": key}, key, None, output_prefix, webhook)
         if job is not None:
             lifecycle.fail(task_id, f"{key}: {refused.message}", code=refused.code)
             job_metric("JobsFailed", operation or "unknown", "local")
@@ -112,7 +114,7 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
         return job
     params["source_key"] = key
     input_info = info.describe()
-    job = _create(task_id, owner, operation, params, key, input_info, output_prefix)
+    job = _create(task_id, owner, operation, params, key, input_info, output_prefix, webhook)
     if job is not None:
         send_job(settings.image_queue_url, task_id)
         job_metric("JobsSubmitted", operation, "local")
@@ -125,10 +127,10 @@ def ingest_object(bucket: str, raw_key: str, sequencer: str, size: int) -> dict 
     return job
 
 
-def _create(task_id, owner, operation, params, key, input_info, output_prefix) -> dict | None:
+def _create(task_id, owner, operation, params, key, input_info, output_prefix, extra) -> dict | None:
     try:
         return lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine="local", params=params,
-                               input_key=key, input_info=input_info, output_prefix=output_prefix)
+                               input_key=key, input_info=input_info, output_prefix=output_prefix, extra=extra)
     except ClientError as exc:
         if is_condition_failure(exc):
             logger.info("this upload already made its job", extra={"key": key})

@@ -99,6 +99,7 @@ def _output_option(name: str, description: str, parse, pattern: str | dict, exam
                   expects=f"a {name} as remove.bg spells it (docs/api.md)")
     return param
 
+
 # The output options both APIs take (core/output_spec, rendered by engine/output_options), with remove.bg's meaning.
 OUTPUT_OPTIONS = (
     Param("crop", BOOLEAN, "Crop the result to the subject (with crop_margin around it).", default=False),
@@ -111,7 +112,11 @@ OUTPUT_OPTIONS = (
                    output_spec.colour, {"anyOf": [{"pattern": output_spec.HEX_COLOUR_PATTERN},
                                                   {"enum": list(output_spec.COLOUR_NAMES)}]}, "81d4fa"),
 )
-COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT, *OUTPUT_OPTIONS)
+WEBHOOK_URL = Param("webhook_url", STRING, "POSTed when the job ends (completed, failed or cancelled): a Standard "
+                    "Webhooks event signed with your webhook secret (docs/webhooks.md). Only public http(s) hosts.",
+                    format=URL_FORMAT, max_length=MAX_URL_CHARS, code="bad_webhook_url",
+                    example="https://example.com/hooks/imgapi")
+COMBO_FIELDS = (ENHANCE_LEVEL, CONFIG_ID, FORMAT, WEBHOOK_URL, *OUTPUT_OPTIONS)
 REMOVE_BG_FIELDS = (CONFIG_ID, CONFIG, FORMAT, *OUTPUT_OPTIONS)
 UPLOAD_PARAMS = {"combo": (ENHANCE_LEVEL, CONFIG_ID, CONFIG, FORMAT, *OUTPUT_OPTIONS), "remove_bg": REMOVE_BG_FIELDS}
 
@@ -156,7 +161,7 @@ class EditForm:
 
     @property
     def all_fields(self) -> tuple[Param, ...]:
-        return self.image_urls + self.fields + (ENGINE, WAIT)
+        return self.image_urls + self.fields + (ENGINE, WAIT, WEBHOOK_URL)
 
 
 EDIT_FORMS: dict[str, EditForm] = {

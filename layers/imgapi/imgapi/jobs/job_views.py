@@ -18,6 +18,8 @@ from imgapi.core.records import plain
 
 JOBS_PATH = "/api/v1/jobs"
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # records.now_iso's
+WEBHOOK_NOT_YET = {"state": "pending", "attempts": 0, "last_status": None, "last_error": None, "last_attempt_at": None,
+                   "next_attempt_at": None}
 DASHSCOPE_FIELDS = ("model", "task_id", "request_id", "task_status", "usage", "submit_time", "scheduled_time",
                     "end_time", "task_metrics")
 
@@ -58,6 +60,8 @@ def job_view(job: dict) -> dict:
         view["notes"] = notes  # what the local engine leaves out of the request (a prompt, n > 1)
     if job.get("last_error") and job["status"] not in lifecycle.TERMINAL:
         view["last_error"] = job["last_error"]  # why the last attempt failed; another is coming
+    if job.get("webhook_url"):  # where its end is POSTed, and how that went (webhook_delivery.py)
+        view["webhook"] = {"url": job["webhook_url"], **WEBHOOK_NOT_YET, **(job.get("webhook") or {})}
     dashscope = job.get("dashscope")
     if dashscope:
         view["dashscope"] = {k: dashscope.get(k) for k in DASHSCOPE_FIELDS if dashscope.get(k) is not None}

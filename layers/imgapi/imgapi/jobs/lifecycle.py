@@ -6,6 +6,9 @@ so a redelivered SQS message never runs a finished job again and a stale worker
 (one whose message was redelivered to another) can no longer change the job.
 A direct upload's job (uploads.py) starts earlier, in awaiting_upload: its object arriving makes it
 pending (or failed, if it is no image), and an upload that never comes fails it once the upload URL has expired.
+Every terminal transition passes through _finish, which queues the job's webhook event (webhook_events.py).
+
+Why it is long: every conditional write on a job row is here, side by side, so their conditions can be read together.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from imgapi.core.errors import Conflict, Forbidden, NotFound
 from imgapi.core.observability import job_metric, logger
 from imgapi.core.records import is_condition_failure, now_iso, plain, storable
 from imgapi.core.settings import get_settings
+from imgapi.jobs import webhook_events
 
 PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
 CANCELLED = "cancelled"  # its owner cancelled it (DELETE /api/v1/jobs/{task_id}); a worker that picks it up does nothing
@@ -174,17 +178,19 @@ def _finish(task_id: str, attempt: int | None, update: str, values: dict,
         condition += " AND attempt = :a"
         values[":a"] = attempt
     try:
-        _table().update_item(
+        job = _table().update_item(
             Key={"task_id": task_id},
             UpdateExpression=update + ", updated_at = :now, finished_at = :now REMOVE open_shard",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,
-        )
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
     except ClientError as exc:
         if is_condition_failure(exc):
             return False
         raise
+    webhook_events.job_ended(plain(job))  # every terminal transition passes here: its webhook, if it has one
     return True
 
 
@@ -251,6 +257,20 @@ def record_details(task_id: str, attempt: int, name: str, value: Any) -> bool:
             ExpressionAttributeNames={"#s": "status", "#n": name},
             ExpressionAttributeValues={":v": storable(value), ":now": now_iso(), ":processing": PROCESSING, ":a": attempt},
         )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def record_webhook(task_id: str, state: dict) -> bool:
+    """Keep how the job's webhook delivery went (webhook_delivery.py), whatever the job's state; False when the job
+    no longer exists."""
+    try:
+        _table().update_item(Key={"task_id": task_id}, UpdateExpression="SET webhook = :w",
+                             ConditionExpression="attribute_exists(task_id)",
+                             ExpressionAttributeValues={":w": storable(state)})
     except ClientError as exc:
         if is_condition_failure(exc):
             return False

@@ -16,6 +16,7 @@ from imgapi.engine.image_input import ImageInfo
 from imgapi.jobs.job_queue import send_job
 from imgapi.core.observability import job_metric, logger
 from imgapi.core.records import is_condition_failure
+from imgapi.core.webhooks import check_target
 
 FINGERPRINT = "request_fingerprint"  # the job attribute: what request an Idempotency-Key was first used for
 
@@ -35,6 +36,12 @@ def request_fingerprint(operation: str, engine: str, params: dict, blobs: dict[s
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def webhook_target(url: str | None) -> str | None:
+    """A submit's webhook_url (read with job_params.WEBHOOK_URL), its target checked now: 400 webhook_url_refused for
+    a private, loopback, link-local or metadata host (the delivery checks it again)."""
+    return check_target(url) if url else None
+
+
 def check_replay(existing: dict | None, fingerprint: str) -> dict:
     """The first request's job for a replay of the same request; 422 for another request under the same key; 409
     while the first request with the key is still being submitted (its job cannot be read yet)."""
@@ -52,21 +59,23 @@ def check_replay(existing: dict | None, fingerprint: str) -> dict:
 def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_url: str,
                image: tuple[bytes, ImageInfo] | None = None,
                uploads: dict[str, tuple[bytes, ImageInfo]] | None = None,
-               idempotency_key: str | None = None) -> dict:
+               idempotency_key: str | None = None, webhook_url: str | None = None) -> dict:
     """Create a pending job and queue it. On any AWS failure, undo what was written and answer 503.
 
     `image` is the job's one input (its input_key); `uploads` are named inputs (form fields), kept under
     uploads/<owner>/<task>/<name>.<ext> and listed in params["uploads"] as {name: key}.
     With an `idempotency_key` (the Idempotency-Key header), a retried request gets the job the first
     one made: the task id is derived from the owner, operation and key. A new job is charged to the owner's
-    usage limits first (429 when one is reached; a replay is not charged)."""
+    usage limits first (429 when one is reached; a replay is not charged). `webhook_url` (checked already) is POSTed
+    when the job ends (webhook_events.py)."""
     fingerprint = None
     if idempotency_key:
         task_id = lifecycle.task_id_for_idempotency_key(owner, operation, idempotency_key)
         blobs = {name: data for name, (data, _) in (uploads or {}).items()}
         if image:
             blobs[""] = image[0]
-        fingerprint = request_fingerprint(operation, engine, params, blobs)
+        fingerprint = request_fingerprint(operation, engine, {**params, "webhook_url": webhook_url} if webhook_url
+                                          else params, blobs)
         try:
             existing = lifecycle.get_job(task_id)
         except (ClientError, BotoCoreError) as exc:
@@ -95,7 +104,8 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         written.append("job")
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info,
-                              extra={FINGERPRINT: fingerprint} if fingerprint else None)
+                              extra={**({FINGERPRINT: fingerprint} if fingerprint else {}),
+                                     **({"webhook_url": webhook_url} if webhook_url else {})} or None)
         send_job(queue_url, task_id)
     except (ClientError, BotoCoreError) as exc:
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):

@@ -28,15 +28,15 @@ from imgapi.jobs import lifecycle
 
 from imgapi.jobs import quotas
 
-from imgapi.core import storage
+from imgapi.core import storage, webhook_secrets
 from imgapi.core.errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
 from imgapi.engine.image_input import inspect_image
-from imgapi.jobs.job_params import UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE
+from imgapi.jobs.job_params import UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE, WEBHOOK_URL
 from imgapi.jobs.job_queue import send_job
 from imgapi.jobs.job_views import status_url
 from imgapi.core.observability import job_metric, logger
 from imgapi.jobs.operations import image_operation_params
-from imgapi.jobs.submission import FINGERPRINT, check_replay, request_fingerprint
+from imgapi.jobs.submission import FINGERPRINT, check_replay, request_fingerprint, webhook_target
 from imgapi.core.records import is_condition_failure
 from imgapi.core.settings import get_settings
 from imgapi.core.vocabulary import IMAGE_CONTENT_TYPES
@@ -130,6 +130,7 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     content_type = _content_type(body.get("content_type"), filename)
     _check_size(UPLOAD_SIZE.read(body.get("size")), settings.max_upload_bytes)
     params.update(filename=(given_name or filename)[:255], content_type=content_type)
+    webhook_url = webhook_target(WEBHOOK_URL.read(body.get("webhook_url")))
 
     task_id = lifecycle.task_id_for_idempotency_key(owner, operation, idempotency_key) if idempotency_key else lifecycle.new_task_id()
     logger.set_correlation_id(task_id)
@@ -138,16 +139,21 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     except (ClientError, BotoCoreError) as exc:
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
                                  code="submit_failed") from exc
-    fingerprint = request_fingerprint(operation, ENGINE, {**params, "size": body.get("size")}, {}) if idempotency_key else None
+    fingerprint = request_fingerprint(operation, ENGINE, {**params, "size": body.get("size"),
+                                                          **({"webhook_url": webhook_url} if webhook_url else {})},
+                                      {}) if idempotency_key else None
     if existing is not None:
         return False, _answer(lifecycle.expire_abandoned_upload(check_replay(existing, fingerprint)))
     key = incoming_key(owner, task_id, filename)
+    # The job starts when S3 has its file: without a webhook_url of its own it takes the owner's default.
+    webhook_url = webhook_url or webhook_secrets.default_url(owner)
     charge = quotas.admit_job(owner)
     try:
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=ENGINE, params=params,
                               input_key=None, status=lifecycle.AWAITING_UPLOAD,
                               extra={"upload_key": key, "upload_expires_at": int(time.time()) + settings.upload_url_ttl_seconds,
-                                     **({FINGERPRINT: fingerprint} if fingerprint else {})})
+                                     **({FINGERPRINT: fingerprint} if fingerprint else {}),
+                                     **({"webhook_url": webhook_url} if webhook_url else {})})
     except (ClientError, BotoCoreError) as exc:
         quotas.refund(charge)
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
