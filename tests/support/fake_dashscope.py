@@ -23,7 +23,8 @@ terminal; `max_in_flight` keeps the peak, and `concurrency_limits` are enforced 
 429 Throttling.RateQuota, as DashScope limits concurrent tasks per model.
 
 Scripting (each script is consumed by the next matching request(s); `times=None` means forever):
-fail_next_submit, fail_next_query, fail_next_download, task_outcome, hang_next_task, delay_next.
+fail_next_submit, fail_next_query, fail_next_download, task_outcome, hang_next_task, delay_next,
+reset_next_submit.
 
 Choices where dashscope.md says nothing (clients must not depend on them):
 - Missing `X-DashScope-Async: enable` on an async model: 403 AccessDenied, "current user api does not
@@ -70,6 +71,7 @@ import io
 import json
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -314,6 +316,7 @@ class FakeDashScope:
         self._closing = threading.Event()
         self._secret = uuid.uuid4().bytes
         self._submit_failures: list[_Script] = []
+        self._submit_resets: list[_Script] = []
         self._query_failures: list[_Script] = []
         self._download_failures: list[_Script] = []
         self._outcomes: list[_Script] = []
@@ -384,6 +387,12 @@ class FakeDashScope:
         `raw_body` replaces that JSON (e.g. an HTML gateway page)."""
         self._add(self._submit_failures, self._scripted_error(status, code, message, raw_body), times, model)
 
+    def reset_next_submit(self, *, times: int | None = 1, model: str | None = None) -> None:
+        """Take the next `times` generation requests (of `model` if given) as usual (the task is created, the images
+        made), then reset the connection (an RST) instead of answering: DashScope has the work, the client hears
+        nothing back."""
+        self._add(self._submit_resets, True, times, model)
+
     def fail_next_query(self, status: int = 500, code: str | None = None, message: str | None = None, *,
                         times: int | None = 1, raw_body: bytes | None = None) -> None:
         """Answer the next `times` task queries (GET /tasks/{id}) with an HTTP error; they do not count as polls."""
@@ -430,7 +439,7 @@ class FakeDashScope:
     def reset_scripts(self) -> None:
         """Forget every pending script."""
         with self._lock:
-            for queue in (self._submit_failures, self._query_failures, self._download_failures,
+            for queue in (self._submit_failures, self._submit_resets, self._query_failures, self._download_failures,
                           self._outcomes, *self._delays.values()):
                 queue.clear()
 
@@ -975,6 +984,10 @@ def _oss_error(code: str, message: str) -> bytes:
 
 # -------------------------------------------------------------------- HTTP plumbing
 
+class _ConnectionReset(Exception):
+    """Raised while routing a request the fake was scripted to answer with a reset connection."""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -1048,6 +1061,15 @@ class _Handler(BaseHTTPRequestHandler):
         fake._record(RecordedRequest(method, path, query, Headers(self.headers.items()), body, raw))
         request_id = str(uuid.uuid4())
         try:
+            self._answer(fake, method, path, query, body, bad_json, request_id)
+        except _ConnectionReset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()  # an RST: no answer at all
+            self.close_connection = True
+
+    def _answer(self, fake: FakeDashScope, method: str, path: str, query: dict, body: Any, bad_json: bool,
+                request_id: str) -> None:
+        try:
             if method == "GET" and path.startswith("/results/"):
                 status, content_type, payload = fake.download(path.removeprefix("/results/"), query)
                 return self._send(status, content_type, payload)
@@ -1066,14 +1088,19 @@ class _Handler(BaseHTTPRequestHandler):
         generation = _generation_path(path)
         if generation and method == "POST":
             model = body.get("model") if isinstance(body, dict) else None
+            reset = fake._take(fake._submit_resets, model)
             scripted = fake._take(fake._submit_failures, model)
             if scripted:
                 raise scripted
             if bad_json:
                 raise _invalid("The request body is not valid JSON.")
             if generation == MULTIMODAL_PATH:
-                return fake.multimodal(generation, body)
-            return fake.submit(generation, Headers(self.headers.items()), body)
+                answer = fake.multimodal(generation, body)
+            else:
+                answer = fake.submit(generation, Headers(self.headers.items()), body)
+            if reset:  # the work was done (and would be billed); its answer never leaves
+                raise _ConnectionReset()
+            return answer
         match = re.fullmatch(rf"{API_PREFIX}/tasks/([^/]+)(/cancel)?", path)
         if match and method == "GET" and not match[2]:
             scripted = fake._take(fake._query_failures)

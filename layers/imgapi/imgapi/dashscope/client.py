@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, SSLError as Urllib3SSLError
 from aws_lambda_powertools.utilities import parameters
 
 from imgapi.core.settings import DashScopeSettings, get_settings
@@ -133,14 +135,32 @@ def _error_from(response: requests.Response) -> DashScopeError:
                           float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None)
 
 
+def _cause(exc: requests.RequestException) -> BaseException | None:
+    """What urllib3 raised under a requests exception (requests wraps it, often inside a MaxRetryError)."""
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__context__
+    return cause.reason if isinstance(cause, MaxRetryError) else cause
+
+
 def _before_sending(exc: requests.RequestException) -> bool:
-    """Whether a failure happened before the request could be written: no connection was made (refused, DNS,
-    TLS handshake). A connection reset or closed once it was open may come after DashScope read the request."""
-    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidURL,
-                        requests.exceptions.MissingSchema)):
+    """Whether the request surely never left us, judged by the exceptions' types (requests over urllib3 2):
+
+    - requests.ConnectTimeout: the TCP connection was not made in time;
+    - a requests.ConnectionError caused by urllib3's NewConnectionError (refused, unreachable) or its subclass
+      NameResolutionError (DNS): no connection was made;
+    - a requests.SSLError caused by a certificate that failed verification: that happens only in the handshake
+      (another TLS error, such as an unexpected EOF, may come while the answer is read);
+    - a request that could not even be built (InvalidURL, MissingSchema, InvalidSchema, InvalidHeader).
+
+    Anything else, once a connection was open (a reset: a ProtocolError; a read timeout; a broken answer), may come
+    after DashScope read the request, so the request counts as sent."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
         return True
-    text = repr(exc)
-    return "NewConnectionError" in text or "NameResolutionError" in text or "Failed to establish" in text
+    cause = _cause(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        tls = cause.args[0] if isinstance(cause, Urllib3SSLError) and cause.args else cause
+        return isinstance(tls, ssl.SSLCertVerificationError)
+    return isinstance(exc, requests.ConnectionError) and isinstance(cause, (NewConnectionError, ConnectTimeoutError))
 
 
 class DashScopeClient:

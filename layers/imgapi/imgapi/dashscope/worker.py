@@ -15,6 +15,7 @@ No double billing: a request that may have reached DashScope unanswered (timeout
 the job fails with dashscope_call_uncertain / dashscope_submit_uncertain, which is safe to submit again. The job
 records that a request is on its way before it is sent, so a delivery after a crash mid-request does the same;
 the images of a synchronous answer are recorded at once, so a redelivery copies them instead of calling again.
+Such a job keeps its model's slot until the lease ends, since the work it may have started still runs upstream.
 
 Why it is long: one message's whole run (slot, claim, submit or follow, copy, finish) reads as one story; its parts
 share the job's state and the deadline.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import random
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -53,6 +55,9 @@ DEFAULT_TIME_LEFT_SECONDS = 300
 INPUT_URL_TTL_SECONDS = 3600  # presigned links to uploaded inputs: DashScope fetches them while the task runs
 RESULT_MAX_BYTES = 50 * 1024 * 1024
 RESULT_MAX_PIXELS = 100_000_000
+# DashScope's result images are signed links on Alibaba Cloud OSS (dashscope-result-*.oss-*.aliyuncs.com); a link
+# anywhere else is not fetched (safe_fetch refuses private and metadata addresses on top of that).
+RESULT_HOST_SUFFIX = ".aliyuncs.com"
 INPUT_MAX_BYTES = 50 * 1024 * 1024
 INPUT_MAX_PIXELS = 100_000_000
 
@@ -125,9 +130,14 @@ def input_urls(job: dict) -> dict[str, str]:
 
 
 def input_sizes(job: dict, choice: ModelChoice) -> dict[str, tuple[int, int]]:
-    """(width, height) of the base image, where the request's `size` is worked out from it (expand, fix)."""
+    """(width, height) of the base image, where the request's `size` is worked out from it (expand, fix): as the
+    submit recorded it (an uploaded image is inspected then, its size kept on the job's `input`), else, for an image
+    given by URL (or a job recorded without it), read from the image itself."""
     if not choice.needs_input_size:
         return {}
+    recorded = (job.get("input") or {}).get("base_image_url") or {}
+    if recorded.get("width") and recorded.get("height"):
+        return {"base_image_url": (int(recorded["width"]), int(recorded["height"]))}
     params, uploads = job["params"], job["params"].get("uploads") or {}
     if "base_image_url" in uploads:
         info = inspect_image(storage.get_object(uploads["base_image_url"]), max_bytes=INPUT_MAX_BYTES,
@@ -142,15 +152,17 @@ def input_sizes(job: dict, choice: ModelChoice) -> dict[str, tuple[int, int]]:
     return {"base_image_url": (info.width, info.height)}
 
 
-def _uncertain(error: DashScopeError, choice: ModelChoice) -> JobFailure:
-    """A request that may have reached DashScope without an answer: it is not sent again (it may be billed)."""
+def _uncertain(error: DashScopeError, choice: ModelChoice) -> TaskAbandoned:
+    """A request that may have reached DashScope without an answer: it is not sent again (it may be billed). The job
+    fails with a code that says a new submit is safe; the work it may have started upstream still counts against
+    DashScope's concurrency, so the model's slot stays taken until its lease ends."""
     if choice.family.asynchronous:
-        return JobFailure(f"DashScope did not confirm the task ({error.code}: {error.message}); it may have been "
-                          "created, so it is not submitted again (that could pay twice). Submit the job again to "
-                          "retry", code="dashscope_submit_uncertain")
-    return JobFailure(f"DashScope did not answer the {choice.model} call ({error.code}: {error.message}); it may "
-                      "still have made the image, so the call is not repeated (that could pay twice). Submit the job "
-                      "again to retry", code="dashscope_call_uncertain")
+        return TaskAbandoned(f"DashScope did not confirm the task ({error.code}: {error.message}); it may have been "
+                             "created, so it is not submitted again (that could pay twice). Submit the job again to "
+                             "retry", code="dashscope_submit_uncertain")
+    return TaskAbandoned(f"DashScope did not answer the {choice.model} call ({error.code}: {error.message}); it may "
+                         "still have made the image, so the call is not repeated (that could pay twice). Submit the job "
+                         "again to retry", code="dashscope_call_uncertain")
 
 
 def failure_for(error: DashScopeError, choice: ModelChoice, attempts: int) -> JobFailure:
@@ -236,7 +248,19 @@ def _call(run: _Run, client: DashScopeClient) -> dict:
     return answer
 
 
+def result_host_allowed(url: str) -> bool:
+    """Whether a result link points where DashScope keeps its results: Alibaba Cloud's OSS (RESULT_HOST_SUFFIX), or
+    the host of DASHSCOPE_BASE_URL itself (where a local fake serves them)."""
+    host = (urlsplit(url).hostname or "").lower()
+    base = (urlsplit(get_settings().dashscope.base_url).hostname or "").lower()
+    return bool(host) and (host == base or host.endswith(RESULT_HOST_SUFFIX))
+
+
 def _download(url: str, index: int, policy: RetryPolicy) -> tuple[bytes, Any]:
+    if not result_host_allowed(url):  # never fetched: DashScope hands out OSS links only
+        raise JobFailure(f"DashScope's result image {index} is not on Alibaba Cloud's storage "
+                         f"(*{RESULT_HOST_SUFFIX}) but at {urlsplit(url).hostname!r}, so it is not fetched; submit the "
+                         "job again", code="dashscope_result_refused")
     for attempt in range(1, policy.attempts + 1):
         try:
             return download_image(url, what=f"DashScope's result image {index}", max_bytes=RESULT_MAX_BYTES,
