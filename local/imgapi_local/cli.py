@@ -1,4 +1,5 @@
-"""The `imgapi` command: run the worker's pipelines on local files, manage users and API keys, run the local stack."""
+"""The `imgapi` command: run the worker's pipelines on local files, manage users and API keys, log out everywhere,
+change your password, run the local stack."""
 from __future__ import annotations
 
 import argparse
@@ -140,6 +141,62 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post_account(api, path: str, body: dict | None = None) -> None:
+    """POST one of the account's routes (answered 204), as the logged-in user."""
+    from .client import Failure
+
+    response = api.http.request("POST", f"{api.url}{path}", headers={"Authorization": f"Bearer {api.token}"},
+                                json=body)
+    if response.status_code != 204:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text
+        raise Failure(f"{reason} (HTTP {response.status_code})")
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    """Forget the saved token; --everywhere: first revoke every token of the user (POST /api/v1/auth/logout-all)."""
+    from .client import Api, Http, api_url, forget_login, saved_login
+
+    if args.everywhere:
+        url, token = saved_login(args.url)
+        _post_account(Api(url, token, Http(attempts=args.retries)), "/api/v1/auth/logout-all")
+        forget_login(url)
+        print(f"logged out of {url} everywhere: every token issued so far is refused; API keys still work "
+              "(`imgapi keys revoke`)")
+    else:
+        url = api_url(args.url)
+        forget_login(url)
+        print(f"logged out of {url} on this machine (the token itself stays valid until it expires; "
+              "`imgapi logout --everywhere` revokes every token)")
+    return 0
+
+
+def _cmd_password(args: argparse.Namespace) -> int:
+    """A new password (POST /api/v1/auth/password): every earlier token is revoked, so log in again with it."""
+    from .client import Api, Failure, Http, login, save_login, saved_login, saved_username
+
+    url, token = saved_login(args.url)
+    if args.password_stdin:  # two lines: the current password, then the new one
+        current, new = sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n")
+    else:
+        current, new = getpass.getpass("current password: "), getpass.getpass("new password: ")
+        if getpass.getpass("new password again: ") != new:
+            raise Failure("the new passwords differ; nothing was changed")
+    # One attempt: a wrong password counts towards the lock-out, and 429 means wait minutes, not retry.
+    _post_account(Api(url, token, Http(attempts=1)), "/api/v1/auth/password",
+                  {"current_password": current, "new_password": new})
+    username = saved_username(url)
+    if username is None:  # IMGAPI_TOKEN, no saved login: nothing to log in as
+        print(f"password changed; every earlier token is refused: log in again (`imgapi client login --url {url}`)")
+        return 0
+    answer = login(url, username, new, Http(attempts=args.retries))
+    save_login(url, username, answer["access_token"], int(answer.get("expires_in", 3600)))
+    print(f"password changed for {username}; every earlier token is refused, and you are logged in again")
+    return 0
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from .devserver import serve
 
@@ -190,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
         sub.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
     keys.set_defaults(func=_cmd_keys)
+
+    logout = commands.add_parser("logout", help="forget the saved token; --everywhere revokes every token of yours")
+    logout.add_argument("--everywhere", action="store_true",
+                        help="revoke every token issued so far for your user, on every machine (API keys stay valid)")
+    password = commands.add_parser("password", help="change your password (every earlier token is revoked)")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the current password, then the new one, one a line, from standard input")
+    from .client import _guarded
+
+    for sub, func in ((logout, _cmd_logout), (password, _cmd_password)):
+        sub.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
+        sub.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
+        sub.set_defaults(func=_guarded(func, f"imgapi {sub.prog.split()[-1]}"))
 
     dev = commands.add_parser("dev", help="serve the whole API on localhost over an in-process AWS")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -75,19 +75,41 @@ def save_login(url: str, username: str, token: str, expires_in: int) -> Path:
     data = _read_credentials()
     data["default_url"] = url
     data["logins"][url] = {"username": username, "access_token": token, "expires_at": int(time.time()) + expires_in}
+    _write_credentials(path, data)
+    return path
+
+
+def _write_credentials(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(path.name + ".tmp")
     with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
         json.dump(data, out, indent=2)
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
-    return path
+
+
+def api_url(url: str | None) -> str:
+    """The API's base URL: the one given, else IMGAPI_URL, else the one logged in to last, else DEFAULT_URL."""
+    return (url or os.environ.get("IMGAPI_URL") or _read_credentials().get("default_url") or DEFAULT_URL).rstrip("/")
+
+
+def forget_login(url: str) -> dict | None:
+    """Remove the login saved for `url` (its token, on this machine only); the login it was, if any."""
+    data = _read_credentials()
+    login = data["logins"].pop(url, None)
+    if login is not None:
+        _write_credentials(credentials_path(), data)
+    return login
+
+
+def saved_username(url: str) -> str | None:
+    return (_read_credentials()["logins"].get(url) or {}).get("username")
 
 
 def saved_login(url: str | None) -> tuple[str, str]:
     """(API URL, token): IMGAPI_TOKEN, else the login saved for the URL (or the last one logged in to)."""
     data = _read_credentials()
-    url = (url or os.environ.get("IMGAPI_URL") or data.get("default_url") or DEFAULT_URL).rstrip("/")
+    url = api_url(url)
     if os.environ.get("IMGAPI_TOKEN"):
         return url, os.environ["IMGAPI_TOKEN"]
     login = data["logins"].get(url)
@@ -569,15 +591,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     cancel.set_defaults(func=_guarded(cmd_cancel))
 
 
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _guarded(command: Callable[[argparse.Namespace], int], name: str = "imgapi client") -> Callable[[argparse.Namespace], int]:
+    """The command, its Failure said on standard error as `NAME: ...` (exit status 2)."""
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
         except Failure as failure:
-            print(f"imgapi client: {failure.message}", file=sys.stderr)
+            print(f"{name}: {failure.message}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("\nimgapi client: interrupted; run the same command again to go on", file=sys.stderr)
+            print(f"\n{name}: interrupted; run the same command again to go on", file=sys.stderr)
             return 130
     return run
 

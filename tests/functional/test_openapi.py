@@ -249,6 +249,13 @@ def test_every_routes_answers_match_the_document(api, alice, bob, keyed):
     call("PUT", "/api/v1/webhook-settings", token=token, json_body={"default_url": "https://example.com/hooks"})
     call("PUT", "/api/v1/webhook-settings", token=token, json_body={"default_url": "http://169.254.169.254/x"})
     call("GET", "/api/v1/webhook-settings", token=token)
+    # The account's routes last: each revokes the token.
+    password = {"current_password": "alice-password", "new_password": "a-new-password"}
+    call("POST", "/api/v1/auth/password", token=token, json_body={**password, "current_password": "wrong-password"})
+    call("POST", "/api/v1/auth/password", token=token, json_body={**password, "new_password": "short"})
+    assert call("POST", "/api/v1/auth/password", token=token, json_body=password).status == 204
+    call("POST", "/api/v1/auth/logout-all", token=token)
+    assert call("POST", "/api/v1/auth/logout-all", token=bob).status == 204
     statuses = {status for *_, status in calls}
     assert {200, 201, 202, 204, 400, 401, 403, 404, 413} <= statuses, statuses
     assert {(method, _route_of(method, path)) for method, path, _ in calls} == {(r.method, r.path) for r in ROUTES}

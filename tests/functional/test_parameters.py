@@ -136,6 +136,8 @@ def _request(key: str, where: str, name: str, value, token: str) -> dict:
         call["json_body" if where == "json" else "form"] = {**body, name: value}
     elif key in ("POST /api/v1/configs", "POST /api/v1/api-keys", "PUT /api/v1/webhook-settings"):
         call["json_body"] = {name: value}
+    elif key == "POST /api/v1/auth/password":
+        call["json_body"] = {"current_password": "a-password", "new_password": "a-new-password", name: value}
     elif key == "POST /api/v1/uploads":
         body = {"operation": "combo", "filename": "a.jpg"}
         if where == "json:params":

@@ -65,9 +65,11 @@ def _row(*parts: dict, **extra: list[str]) -> dict[str, list[str]]:
 
 IAM: dict[str, dict[str, list[str]]] = {
     "LoginFunction": _row({
-        "dynamodb:GetItem": ["UsersTable", "LoginAttemptsTable"],  # the password hash; the failure counter
+        "dynamodb:GetItem": ["UsersTable", "LoginAttemptsTable", "ApiKeysTable"],  # the password hash; the failure counter
         "dynamodb:PutItem": ["LoginAttemptsTable"],
-        "dynamodb:UpdateItem": ["LoginAttemptsTable"],  # an attempt counted atomically before the password check
+        "dynamodb:UpdateItem": ["LoginAttemptsTable", "ApiKeysTable",  # an attempt counted before the password check
+                                # logging out everywhere, a new password: the token generation and the hash only
+                                "UsersTable[username,password_hash,token_generation]"],
         "dynamodb:DeleteItem": ["LoginAttemptsTable"],
         "secretsmanager:GetSecretValue": ["JwtSecret"],
     }),
@@ -344,7 +346,8 @@ def test_no_function_may_scan_or_read_password_hashes_but_login():
                  for action, symbols in role_grants(function).items()}
         users = {action: symbols for action, symbols in users.items() if symbols}
         if function == "LoginFunction":
-            assert users == {"dynamodb:GetItem": ["UsersTable"]}
+            assert users == {"dynamodb:GetItem": ["UsersTable"],
+                             "dynamodb:UpdateItem": ["UsersTable[username,password_hash,token_generation]"]}
         else:
             assert users in ({}, {"dynamodb:GetItem": ["UsersTable[username,token_generation]"]}), function
 

@@ -44,7 +44,7 @@ class Call:
     function: str
     action: str
     resource: str  # in the table's notation
-    attributes: frozenset | None = None  # the attributes a read asked for (None: the whole item)
+    attributes: frozenset | None = None  # the attributes a read asked for or an update names (None: the whole item)
     operation: str = ""
 
 
@@ -160,6 +160,19 @@ def _attributes(params: dict) -> frozenset | None:
     return frozenset(names.get(p.strip(), p.strip()).split(".")[0].split("[")[0] for p in projection.split(","))
 
 
+_EXPRESSION_WORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN", "attribute_exists",
+                               "attribute_not_exists", "attribute_type", "begins_with", "contains", "size",
+                               "if_not_exists", "list_append"})
+
+
+def _updated_attributes(params: dict) -> frozenset:
+    """UpdateItem's dynamodb:Attributes: the item's key and every attribute its update and condition expressions name."""
+    names = params.get("ExpressionAttributeNames") or {}
+    text = " ".join(params.get(k) or "" for k in ("UpdateExpression", "ConditionExpression"))
+    words = re.findall(r"(?<![:\w#])#?[A-Za-z_]\w*", text)
+    return frozenset(params.get("Key", {})) | {names.get(w, w) for w in words if w not in _EXPRESSION_WORDS}
+
+
 def _bucket(params: dict, suffix: str = "") -> str:
     bucket = params.get("Bucket", "")
     return ("bucket" if bucket == os.environ.get("BUCKET_NAME") else f"? bucket {bucket}") + suffix
@@ -197,7 +210,8 @@ def _translate(service: str, operation: str, params: dict, missing: bool):
             resource = _logical_id(params["TableName"], "AWS::DynamoDB::Table")
             if params.get("IndexName"):
                 resource += "/index/" + params["IndexName"]
-            yield f"dynamodb:{operation}", resource, _attributes(params)
+            attributes = _updated_attributes(params) if operation == "UpdateItem" else _attributes(params)
+            yield f"dynamodb:{operation}", resource, attributes
     elif service == "s3":
         if operation in ("GetObject", "HeadObject"):
             yield "s3:GetObject", _bucket(params, "/" + params["Key"]), None
@@ -254,6 +268,7 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
     from imgapi_local.events import LambdaContext, scheduled_event
     from imgapi_local.handlers import load_handler
     from imgapi_local.template import functions
+    from imgapi.auth.tokens import issue_token
     from tests.support.images import portrait_jpeg
     from tests.support.worker import drain
 
@@ -300,6 +315,11 @@ def test_every_aws_call_of_a_tour_of_the_functions_is_within_their_rows_of_the_i
                                "params": {"config_id": config.json()["config_id"]}}).status == 200
     assert api.call("DELETE", f"/api/v1/configs/{config.json()['config_id']}", token=alice).status == 204
     load_handler(specs["SweeperFunction"])(scheduled_event("SweeperFunction"), LambdaContext("SweeperFunction"))
+    # The account's routes (last: each revokes alice's tokens), one of them with an API key.
+    assert api.call("POST", "/api/v1/auth/password", token=alice, json_body={
+        "current_password": "alice-password", "new_password": "alice-password-2"}).status == 204
+    api_key = api.call("POST", "/api/v1/api-keys", token=issue_token("alice")[0], json_body={"name": "tour-2"}).json()
+    assert api.call("POST", "/api/v1/auth/logout-all", headers={"x-api-key": api_key["key"]}).status == 204
     functions_seen = {call.function for call in CALLS}
     assert {"LoginFunction", "ConfigsFunction", "ApiKeysFunction", "UploadsFunction", "IngestFunction", "ImageWorkerFunction",
             "JobsFunction", "SweeperFunction", "WebhooksFunction", "WebhookDeliveryFunction"} <= functions_seen
@@ -316,6 +336,12 @@ def test_the_recorder_translates_calls_into_iam_terms(monkeypatch):
     assert outside_the_table([get]) == []
     assert outside_the_table([Call("JobsFunction", "dynamodb:GetItem", "UsersTable", None)]) != []  # the hash too
     assert outside_the_table([Call("JobsFunction", "dynamodb:Scan", "UsersTable")]) != []
+    update = list(_translate("dynamodb", "UpdateItem", {
+        "TableName": "x-UsersTable", "Key": {"username": {"S": "a"}}, "UpdateExpression": "SET password_hash = :h, #g = :g",
+        "ConditionExpression": "attribute_exists(username)", "ExpressionAttributeNames": {"#g": "token_generation"}}, False))
+    assert update == [("dynamodb:UpdateItem", "UsersTable", frozenset({"username", "password_hash", "token_generation"}))]
+    assert outside_the_table([Call("LoginFunction", *update[0])]) == []
+    assert outside_the_table([Call("LoginFunction", "dynamodb:UpdateItem", "UsersTable", frozenset({"username", "x"}))])
     bucket = "imgapi-dev-123456789012-eu-west-1"
     monkeypatch.setenv("BUCKET_NAME", bucket)
     head = list(_translate("s3", "HeadObject", {"Bucket": bucket, "Key": "incoming/a/b/c.jpg"}, True))

@@ -24,6 +24,7 @@ from imgapi.core.webhook_secrets import DEFAULT_URL as DEFAULT_WEBHOOK_URL
 from imgapi.auth.api_keys import KEY_ID_PATH, KEY_NAME
 from imgapi.api.removebg_fields import FIELDS as REMOVEBG_FIELDS
 from imgapi.auth.login import PASSWORD, USERNAME
+from imgapi.auth.account import FIELDS as ACCOUNT_FIELDS
 from imgapi.core.parameters import STRING, Param
 from imgapi.core.vocabulary import ENGINES, IMAGE_EDIT_OPERATIONS, OPERATIONS, UPLOAD_OPERATIONS
 
@@ -478,6 +479,29 @@ ROUTES = ROUTES + (
           "Set the default webhook URL of the jobs S3 starts (uploads, the batch folder) that name none", "Webhooks",
           {200: json_answer("Saved.", "WebhookSettings"), **errors(400, _400=_WEBHOOK_URL_400)},
           body=Body((JSON,), (DEFAULT_WEBHOOK_URL,), required=("default_url",), closed=True)),
+)
+
+# The account's own routes (issue #22): both revoke every token issued before, the caller's own included.
+_NOT_API_KEYS = "API keys are not revoked (revoke them with DELETE /api/v1/api-keys/{key_id})."
+ROUTES = ROUTES + (
+    Route("POST", "/api/v1/auth/logout-all", "LoginFunction", "logout_all",
+          "Log out everywhere: every token issued so far stops working", "Auth",
+          {204: Answer("Logged out everywhere: earlier tokens, this one included, are refused (401 token_revoked).")},
+          description="Log in again for a new token. " + _NOT_API_KEYS),
+    Route("POST", "/api/v1/auth/password", "LoginFunction", "change_password",
+          "Change your password; every token issued so far stops working", "Auth",
+          {204: Answer("Changed: earlier tokens, this one included, are refused (401 token_revoked); log in with the "
+                       "new password."),
+           **errors(400, 401, 429, _401="The current password is wrong (invalid_credentials), or no token, or a bad, "
+                                        "expired or revoked one (as on every route).",
+                    _400="A field missing or not a string (missing_field, bad_credentials, bad_parameter, bad_body, "
+                         "bad_json), or the new password too short (bad_password).",
+                    _429="Too many wrong passwords for this username, here or at login: locked for a while "
+                         "(login_locked)."),
+           **errors(503, _503="Too many attempts at the same moment (login_busy), or a backing service failed.")},
+          description="The current password is checked as a login checks it, and counts towards the same lock-out: "
+                      "a wrong one is 401 invalid_credentials. " + _NOT_API_KEYS,
+          body=Body((JSON,), ACCOUNT_FIELDS, required=tuple(p.name for p in ACCOUNT_FIELDS), closed=True)),
 )
 
 ROUTES_BY_KEY: dict[str, Route] = {route.key: route for route in ROUTES}

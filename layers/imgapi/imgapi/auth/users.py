@@ -37,10 +37,15 @@ def validate_username(username: str) -> str:
     return username
 
 
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters", code="bad_password")
+    return password
+
+
 def create_user(username: str, password: str) -> None:
     validate_username(username)
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    validate_password(password)
     try:
         _table().put_item(
             Item={"username": username, "password_hash": hash_password(password), "created_at": int(time.time()),
@@ -72,8 +77,7 @@ def revoke_tokens(username: str) -> None:
 
 def set_password(username: str, password: str) -> None:
     """A new password; earlier tokens are revoked with it."""
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise BadRequest(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    validate_password(password)
     try:
         _table().update_item(Key={"username": username}, UpdateExpression="SET password_hash = :h, #g = :g",
                              ConditionExpression="attribute_exists(username)",

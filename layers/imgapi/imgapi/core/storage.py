@@ -10,13 +10,19 @@ UPLOADS_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
 
 
-def input_key(owner: str, task_id: str, extension: str) -> str:
-    return f"{UPLOADS_PREFIX}{owner}/{task_id}/input.{extension}"
+def _inputs_folder(owner: str, task_id: str, request: str | None) -> str:
+    return f"{UPLOADS_PREFIX}{owner}/{task_id}/" + (f"{request}/" if request else "")
 
 
-def upload_key(owner: str, task_id: str, name: str, extension: str) -> str:
-    """Where an uploaded input named `name` (a form field) of a job is kept."""
-    return f"{UPLOADS_PREFIX}{owner}/{task_id}/{name}.{extension}"
+def input_key(owner: str, task_id: str, extension: str, request: str | None = None) -> str:
+    """A job's input. `request`: a folder of the request's own, where several requests may name the same task (an
+    Idempotency-Key), so that a request that loses the race for the job cannot replace the winner's inputs."""
+    return f"{_inputs_folder(owner, task_id, request)}input.{extension}"
+
+
+def upload_key(owner: str, task_id: str, name: str, extension: str, request: str | None = None) -> str:
+    """Where an uploaded input named `name` (a form field) of a job is kept (`request` as for input_key)."""
+    return f"{_inputs_folder(owner, task_id, request)}{name}.{extension}"
 
 
 def result_key(owner: str, task_id: str, extension: str, index: int | None = None) -> str:

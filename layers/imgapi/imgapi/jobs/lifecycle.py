@@ -92,8 +92,17 @@ def create_job(*, task_id: str, owner: str, operation: str, engine: str, params:
     return item
 
 
-def delete_job(task_id: str) -> None:
-    _table().delete_item(Key={"task_id": task_id})
+def delete_job(task_id: str, *, only_if: tuple[str, str] | None = None) -> None:
+    """Delete a job row; with `only_if` (attribute, value), only while the row has that value (else nothing)."""
+    if only_if is None:
+        _table().delete_item(Key={"task_id": task_id})
+        return
+    try:
+        _table().delete_item(Key={"task_id": task_id}, ConditionExpression="#a = :v",
+                             ExpressionAttributeNames={"#a": only_if[0]}, ExpressionAttributeValues={":v": only_if[1]})
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
 
 
 def get_job(task_id: str) -> dict | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,6 +20,7 @@ from imgapi.core.records import is_condition_failure
 from imgapi.core.webhooks import check_target
 
 FINGERPRINT = "request_fingerprint"  # the job attribute: what request an Idempotency-Key was first used for
+SUBMIT_REQUEST = "submit_request"  # the job attribute: which of the requests with an Idempotency-Key made the job
 
 
 class IdempotencyKeyReused(ApiError):
@@ -68,7 +70,7 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     one made: the task id is derived from the owner, operation and key. A new job is charged to the owner's
     usage limits first (429 when one is reached; a replay is not charged). `webhook_url` (checked already) is POSTed
     when the job ends (webhook_events.py)."""
-    fingerprint = None
+    fingerprint = request = None
     if idempotency_key:
         task_id = lifecycle.task_id_for_idempotency_key(owner, operation, idempotency_key)
         blobs = {name: data for name, (data, _) in (uploads or {}).items()}
@@ -83,14 +85,18 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
                                      code="submit_failed") from exc
         if existing is not None:
             return check_replay(existing, fingerprint)
+        # Requests with the same key race for the same task id: each writes its inputs under keys of its own, so a
+        # request that loses (another file: 422) can never replace the inputs of the job that won.
+        request = secrets.token_hex(8)
     else:
         task_id = lifecycle.new_task_id()
     logger.set_correlation_id(task_id)
     charge = quotas.admit_job(owner)
-    key = storage.input_key(owner, task_id, image[1].extension) if image else None
+    key = storage.input_key(owner, task_id, image[1].extension, request) if image else None
     objects = {key: image} if image else {}
     if uploads:
-        named = {name: storage.upload_key(owner, task_id, name, info.extension) for name, (_, info) in uploads.items()}
+        named = {name: storage.upload_key(owner, task_id, name, info.extension, request)
+                 for name, (_, info) in uploads.items()}
         objects.update({named[name]: upload for name, upload in uploads.items()})
         params = {**params, "uploads": named}
     written: list[str] = []  # every write attempted: one whose answer was lost (a timeout) may have happened
@@ -104,18 +110,19 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
         written.append("job")
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=engine, params=params,
                               input_key=key, input_info=input_info,
-                              extra={**({FINGERPRINT: fingerprint} if fingerprint else {}),
+                              extra={**({FINGERPRINT: fingerprint, SUBMIT_REQUEST: request} if fingerprint else {}),
                                      **({"webhook_url": webhook_url} if webhook_url else {})} or None)
         send_job(queue_url, task_id)
     except (ClientError, BotoCoreError) as exc:
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
-            # Only create_job's condition can fail: the same request, retried while the first was still being
-            # submitted. That one's job stands (and the inputs just written are the same bytes under the same keys).
-            # A different request under the same key racing the first is refused (422) here.
+            # Only create_job's condition can fail: another request with the key made the job first. That one's job
+            # (and its inputs, under its own keys) stands; this request's inputs are removed, and it is answered as a
+            # replay of the first (the same request) or refused (another request: 422).
+            _delete_objects(written)
             quotas.refund(charge)
             return check_replay(lifecycle.get_job(task_id), fingerprint)
         logger.exception("submit failed; undoing", extra={"written": written})
-        _undo(task_id, written)
+        _undo(task_id, written, request)
         quotas.refund(charge)
         raise ServiceUnavailable("the job could not be queued because a storage service failed; try again",
                                  code="submit_failed") from exc
@@ -124,11 +131,12 @@ def submit_job(*, owner: str, operation: str, engine: str, params: dict, queue_u
     return job
 
 
-def _undo(task_id: str, written: list[str]) -> None:
-    # Best effort: each step is attempted even if another fails, so nothing is left that we can remove.
+def _undo(task_id: str, written: list[str], request: str | None) -> None:
+    # Best effort: each step is attempted even if another fails, so nothing is left that we can remove. Under an
+    # Idempotency-Key the row is deleted only if this request made it (another request with the key may have).
     if "job" in written:
         try:
-            lifecycle.delete_job(task_id)
+            lifecycle.delete_job(task_id, only_if=(SUBMIT_REQUEST, request) if request else None)
         except (ClientError, BotoCoreError):
             logger.exception("could not delete the job row of a failed submit; failing it instead")
             try:  # never a pending job that no message will ever start (else the sweeper closes it)
@@ -136,6 +144,10 @@ def _undo(task_id: str, written: list[str]) -> None:
                           "503); submit the job again", code="submit_failed")
             except (ClientError, BotoCoreError):
                 logger.exception("could not fail the job row of a failed submit either")
+    _delete_objects(written)
+
+
+def _delete_objects(written: list[str]) -> None:
     for key in written:
         if key == "job":
             continue

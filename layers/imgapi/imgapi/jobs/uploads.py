@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -36,7 +37,7 @@ from imgapi.jobs.job_queue import send_job
 from imgapi.jobs.job_views import status_url
 from imgapi.core.observability import job_metric, logger
 from imgapi.jobs.operations import image_operation_params
-from imgapi.jobs.submission import FINGERPRINT, check_replay, request_fingerprint, webhook_target
+from imgapi.jobs.submission import FINGERPRINT, SUBMIT_REQUEST, check_replay, request_fingerprint, webhook_target
 from imgapi.core.records import is_condition_failure
 from imgapi.core.settings import get_settings
 from imgapi.core.vocabulary import IMAGE_CONTENT_TYPES
@@ -147,29 +148,32 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
     key = incoming_key(owner, task_id, filename)
     # The job starts when S3 has its file: without a webhook_url of its own it takes the owner's default.
     webhook_url = webhook_url or webhook_secrets.default_url(owner)
+    # Which request made the row, under an Idempotency-Key: a failed request's undo must not delete another's row.
+    request = secrets.token_hex(8) if idempotency_key else None
     charge = quotas.admit_job(owner)
     try:
         job = lifecycle.create_job(task_id=task_id, owner=owner, operation=operation, engine=ENGINE, params=params,
                               input_key=None, status=lifecycle.AWAITING_UPLOAD,
                               extra={"upload_key": key, "upload_expires_at": int(time.time()) + settings.upload_url_ttl_seconds,
-                                     **({FINGERPRINT: fingerprint} if fingerprint else {}),
+                                     **({FINGERPRINT: fingerprint, SUBMIT_REQUEST: request} if fingerprint else {}),
                                      **({"webhook_url": webhook_url} if webhook_url else {})})
     except (ClientError, BotoCoreError) as exc:
         quotas.refund(charge)
         if idempotency_key and isinstance(exc, ClientError) and is_condition_failure(exc):
             # the same request, retried while the first was answered (or another one under the same key: 422)
             return False, _answer(check_replay(lifecycle.get_job(task_id), fingerprint))
-        _forget(task_id)
+        _forget(task_id, request)
         raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
                                  code="submit_failed") from exc
     logger.info("upload prepared", extra={"operation": operation, "key": key})
     return True, _answer(job)
 
 
-def _forget(task_id: str) -> None:
-    """Delete the row of an upload that was answered 503: its write may have happened with the answer lost."""
+def _forget(task_id: str, request: str | None) -> None:
+    """Delete the row of an upload that was answered 503: its write may have happened with the answer lost (under an
+    Idempotency-Key, only if this request wrote it)."""
     try:
-        lifecycle.delete_job(task_id)
+        lifecycle.delete_job(task_id, only_if=(SUBMIT_REQUEST, request) if request else None)
     except (ClientError, BotoCoreError):
         logger.exception("could not delete the job of a failed upload request; it fails once its upload URL expired")
 
