@@ -192,6 +192,8 @@ def main() -> int:
     report["fix"] = fix_sr.run()
     report["elapsed_s"] = time.perf_counter() - started
     _print_table(report, bare)
+    from bench import quality
+    quality.add_to(report)
     (WORK / "bench.json").write_text(json.dumps(report, indent=2))
     print(f"\nwritten: {WORK / 'bench.json'} ({report['elapsed_s']:.0f} s)")
     return 0
