@@ -194,6 +194,8 @@ def main() -> int:
     _print_table(report, bare)
     from bench import removebg_latency
     removebg_latency.add_to(report)  # POST /v1.0/removebg's latency at 0.25, 1.5 and 4 MP
+    from bench import quality
+    quality.add_to(report)  # fix and expand on real photos, and a contact sheet
     (WORK / "bench.json").write_text(json.dumps(report, indent=2))
     print(f"\nwritten: {WORK / 'bench.json'} ({report['elapsed_s']:.0f} s)")
     return 0

@@ -34,9 +34,9 @@ def _cmd_process(args: argparse.Namespace) -> int:
             output = run_change_bg(data, Path(args.ref).read_bytes(), model=config.model)
         elif args.operation == "expand":
             scales = {"top": args.top, "bottom": args.bottom, "left": args.left, "right": args.right}
-            output = run_expand(data, scales, max_pixels=settings.max_input_pixels)
+            output = run_expand(data, scales, max_pixels=settings.max_input_pixels, model=settings.expand_model)
         else:
-            output = run_fix(data, args.factor, max_edge=settings.max_output_edge)
+            output = run_fix(data, args.factor, max_edge=settings.max_output_edge, sr_model=settings.fix_sr_model)
     except (JobFailure, ApiError) as exc:
         print(f"imgapi: {getattr(exc, 'reason', None) or getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
@@ -44,7 +44,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
         print(f"imgapi: {exc}", file=sys.stderr)
         return 1
     Path(args.output).write_bytes(output.data)
-    print(f"{args.output}: {output.width}x{output.height} {output.content_type}, {len(output.data)} bytes")
+    made_by = "".join(f", {name}" for name in (output.enhancer, output.expander) if name)  # as the job view says
+    print(f"{args.output}: {output.width}x{output.height} {output.content_type}, {len(output.data)} bytes{made_by}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The local engine over HTTP against the local stack: change_bg, expand and fix with engine=local finish on our own
-image worker (DashScope is configured but never called) and their result URLs download the images."""
+image worker (DashScope is configured but never called) and their result URLs download the images; fix runs the
+learnt super-resolution and expand the exemplar synthesis, as their job views say."""
 from __future__ import annotations
 
 import io
@@ -36,7 +37,7 @@ def test_local_change_bg_expand_and_fix_finish_with_images_that_download(base_ur
                    "right_scale": 1.5, "n": 1},
         "fix": {"base_image_url": portrait, "upscale_factor": 2},
     }
-    images = {}
+    images, made_by = {}, {}
     for operation, body in bodies.items():
         response = requests.post(f"{base_url}/{operation}", params={"token": token, "wait": 20},
                                  json={**body, "engine": "local"}, timeout=30)
@@ -44,6 +45,7 @@ def test_local_change_bg_expand_and_fix_finish_with_images_that_download(base_ur
         job = response.json()
         assert job["status"] == "completed" and job["engine"] == "local" and "dashscope" not in job, job
         (result,) = job["results"]
+        made_by[operation] = (result.get("enhancer"), result.get("expander"))
         download = requests.get(result["url"], timeout=10)
         assert download.status_code == 200
         images[operation] = np.asarray(Image.open(io.BytesIO(download.content)).convert("RGB"))
@@ -52,4 +54,7 @@ def test_local_change_bg_expand_and_fix_finish_with_images_that_download(base_ur
     assert images["expand"].shape == (320, 180, 3)  # 2.0 above and below: twice the height; 1.5 at the sides
     assert np.array_equal(images["expand"][80:240, 30:150], portrait_array(120, 160))
     assert images["fix"].shape == (320, 240, 3)
+    # fix ran the learnt network and expand the exemplar synthesis, and their job views say so
+    assert made_by["fix"] == ("super-resolution: REALESRGAN_ANIMAVIDEOV3_UP4X (ncnn)", None)
+    assert made_by["expand"] == (None, "exemplar synthesis (local, not generative)")
     assert len(fake_dashscope.submits) == submits_before  # no DashScope task was made

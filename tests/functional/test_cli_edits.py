@@ -56,3 +56,24 @@ def test_process_edits_report_bad_input_without_a_traceback(tmp_path, portrait, 
     with pytest.raises(SystemExit):
         main(["process", "fix", str(portrait), "-o", str(tmp_path / "o.png"), "--factor", "5"])
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("setting,says", [
+    (None, "super-resolution: REALESRGAN_ANIMAVIDEOV3_UP4X (ncnn)"),
+    ("classical", "classical (the deployment's FIX_SR_MODEL)"),
+])
+def test_process_fix_honours_fix_sr_model_as_the_worker_does_and_says_which_ran(tmp_path, monkeypatch, capsys,
+                                                                                 setting, says):
+    if setting:
+        monkeypatch.setenv("FIX_SR_MODEL", setting)
+    else:
+        monkeypatch.delenv("FIX_SR_MODEL", raising=False)
+    source = tmp_path / "in.png"
+    source.write_bytes(encode(portrait_array(64, 48), "PNG"))
+    assert main(["process", "fix", str(source), "-o", str(tmp_path / "out.png"), "--factor", "2"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(says)
+
+
+def test_process_expand_says_what_filled_the_border(tmp_path, portrait, capsys):
+    assert main(["process", "expand", str(portrait), "-o", str(tmp_path / "out.png")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("exemplar synthesis (local, not generative)")

@@ -33,6 +33,11 @@ def build_u2net_like(path: Path) -> Path:
         outputs,
         initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.zeros(1, np.float32), "b")],
     )
+    return save_graph(graph, path)
+
+
+def save_graph(graph, path: Path) -> Path:
+    """The graph as a checked ONNX model (opset 13, IR 8: what the pinned onnxruntime reads) at `path`."""
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)

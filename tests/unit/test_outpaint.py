@@ -61,7 +61,7 @@ def test_a_scale_outside_dashscopes_range_is_refused(bad):
 @pytest.mark.parametrize("kind", list(BACKGROUNDS))
 def test_the_original_is_unchanged_and_the_fill_continues_its_edges_without_a_seam(kind):
     image = _image(kind)
-    out, alpha = expand(image, None, EVERY_SIDE, max_pixels=10**8)
+    out, alpha, _ = expand(image, None, EVERY_SIDE, max_pixels=10**8)
     pad = margins(W, H, EVERY_SIDE)
     top, left = pad["top"], pad["left"]
     assert alpha is None and out.shape == (H + pad["top"] + pad["bottom"], W + pad["left"] + pad["right"], 3)
@@ -93,7 +93,7 @@ def test_the_original_is_unchanged_and_the_fill_continues_its_edges_without_a_se
 def test_the_fill_carries_each_rows_colour_sideways_on_a_gradient():
     image = _image("gradient")
     scales = {"top": 1.0, "bottom": 1.0, "left": 2.0, "right": 2.0}
-    out, _ = expand(image, None, scales, max_pixels=10**8)
+    out, _, _ = expand(image, None, scales, max_pixels=10**8)
     pad = margins(W, H, scales)
     far_left = out[:, :8].astype(np.float32).mean(axis=1)  # the outermost columns, 80 px from the image
     rows = image.astype(np.float32).mean(axis=1)
@@ -104,8 +104,8 @@ def test_the_fill_carries_each_rows_colour_sideways_on_a_gradient():
 
 def test_the_fill_has_the_grain_of_the_original_and_the_same_image_gets_the_same_fill():
     image = _image("studio")
-    first, _ = expand(image, None, EVERY_SIDE, max_pixels=10**8)
-    again, _ = expand(image, None, EVERY_SIDE, max_pixels=10**8)
+    first, _, _ = expand(image, None, EVERY_SIDE, max_pixels=10**8)
+    again, _, _ = expand(image, None, EVERY_SIDE, max_pixels=10**8)
     assert np.array_equal(first, again)
     pad = margins(W, H, EVERY_SIDE)
     fill = first[:pad["top"] - 2].astype(np.float32)  # rows above the image
@@ -119,7 +119,7 @@ def test_a_cut_out_stays_transparent_where_its_border_is():
     alpha = np.zeros((H, W), np.uint8)
     alpha[30:90, 40:120] = 255
     rgb[30:90, 40:120] = (200, 40, 40)
-    out, out_alpha = expand(rgb, alpha, EVERY_SIDE, max_pixels=10**8)
+    out, out_alpha, _ = expand(rgb, alpha, EVERY_SIDE, max_pixels=10**8)
     pad = margins(W, H, EVERY_SIDE)
     assert out_alpha.shape == out.shape[:2]
     assert np.array_equal(out_alpha[pad["top"]:pad["top"] + H, pad["left"]:pad["left"] + W], alpha)

@@ -112,7 +112,11 @@ SCHEMAS: dict[str, dict] = {
         "type": "object", "required": ["url"],
         "properties": {"url": {"type": "string", "description": "A presigned URL of our copy (PRESIGN_TTL_SECONDS)."},
                        "width": _INTEGER, "height": _INTEGER, "content_type": _STRING, "size_bytes": _INTEGER,
-                       "index": _INTEGER},
+                       "index": _INTEGER,
+                       "enhancer": {"type": "string", "description": "fix on the local engine: which enlargement "
+                                    "made the result, the learnt network or the classical path and why."},
+                       "expander": {"type": "string", "description": "expand on the local engine: what filled "
+                                    "the new border, the exemplar synthesis or the deployment's inpainting model."}},
     },
     "Job": {
         "type": "object",

@@ -139,6 +139,7 @@ class Settings:
     rembg_models: tuple[str, ...]
     default_rembg_model: str
     fix_sr_model: str
+    expand_model: str
     max_receive_count: int
     presign_ttl_seconds: int
     upload_url_ttl_seconds: int
@@ -170,6 +171,9 @@ class Settings:
             default_rembg_model=os.environ.get("DEFAULT_REMBG_MODEL", models[0] if models else "u2net"),
             # The local fix's enlargement: a network of engine/super_resolution.MODELS, or "classical".
             fix_sr_model=os.environ.get("FIX_SR_MODEL") or "REALESRGAN_ANIMAVIDEOV3_UP4X",
+            # The local expand's inpainting model: the path of an ONNX file baked into the worker image (its Dockerfile's
+            # EXPAND_MODEL_URL); empty: the exemplar synthesis (engine/outpaint.py).
+            expand_model=os.environ.get("EXPAND_MODEL", ""),
             # Must equal the queue's RedrivePolicy maxReceiveCount: the last delivery fails the job.
             max_receive_count=_int("MAX_RECEIVE_COUNT", 3),
             presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),

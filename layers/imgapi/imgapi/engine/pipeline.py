@@ -39,6 +39,7 @@ class ImageOutput:
     height: int
     foreground: object = None  # output_options.Foreground: the subject's box, when output options made it
     enhancer: str | None = None  # fix: which enlargement ran (super_resolution.describe, or classical and why)
+    expander: str | None = None  # expand: what filled the new border (outpaint.run_expand)
 
     def describe(self) -> dict:
         return {"content_type": self.content_type, "size_bytes": len(self.data), "width": self.width, "height": self.height}

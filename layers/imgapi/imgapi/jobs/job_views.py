@@ -30,9 +30,10 @@ def status_url(task_id: str) -> str:
 
 def result_view(result: dict) -> dict:
     """One result: a short-lived presigned URL of our copy, and what it is (for the local fix, which enlargement
-    made it: the learnt network, or the classical path and why)."""
+    made it: the learnt network, or the classical path and why; for the local expand, what filled the border)."""
     view = {"url": storage.presigned_get_url(result["key"])}
-    view.update({k: result[k] for k in ("width", "height", "content_type", "size_bytes", "index", "enhancer") if k in result})
+    view.update({k: result[k] for k in ("width", "height", "content_type", "size_bytes", "index", "enhancer",
+                                        "expander") if k in result})
     return view
 
 

@@ -102,7 +102,8 @@ def _run_change_bg(job: dict, data: bytes) -> ImageOutput:
 
 def _run_expand(job: dict, data: bytes) -> ImageOutput:
     scales = {side: float(job["params"][f"{side}_scale"]) for side in SIDES}
-    return run_expand(data, scales, max_pixels=get_settings().max_input_pixels)
+    settings = get_settings()
+    return run_expand(data, scales, max_pixels=settings.max_input_pixels, model=settings.expand_model)
 
 
 def _run_fix(job: dict, data: bytes) -> ImageOutput:
@@ -126,6 +127,8 @@ def run_job(job: dict) -> list[dict]:
     result = {"key": key, **output.describe()}
     if output.enhancer:
         result["enhancer"] = output.enhancer  # which enlargement ran: a job never changes quality silently
+    if output.expander:
+        result["expander"] = output.expander  # and what filled expand's new border
     if job["operation"] in IMAGE_EDITS:
         result["index"] = 0  # the first API's results list, as DashScope's jobs have it
     return [result]
