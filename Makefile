@@ -19,6 +19,9 @@ $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_wo
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	@# pymatting compiles with numba on first import (~30 s): pay it once here, not in a test or a request.
 	$(BIN)/python -c "import rembg.bg"
+	@# The worker image's build step (engine/model_prep): each REMBG_MODELS model found in rembg's home gets its
+	@# optimised graph, so a local worker loads it as fast as a deployed one (a model not there is skipped).
+	$(BIN)/python -m imgapi.engine.model_prep
 	touch $@
 
 dev: $(STAMP)
