@@ -23,6 +23,9 @@ $(STAMP): requirements-dev.txt layers/imgapi/requirements.txt functions/image_wo
 	npm ci --prefix tests/e2e/removebg_node --no-audit --no-fund --loglevel=error
 	@# pymatting compiles with numba on first import (~30 s): pay it once here, not in a test or a request.
 	$(BIN)/python -c "import rembg.bg"
+	@# The worker image's build step (engine/model_prep): each REMBG_MODELS model found in rembg's home gets its
+	@# optimised graph, so a local worker loads it as fast as a deployed one (a model not there is skipped).
+	$(BIN)/python -m imgapi.engine.model_prep
 	touch $@
 
 dev: $(STAMP)

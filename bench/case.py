@@ -16,7 +16,7 @@ def _ours(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, int]]:
     from imgapi.engine.pipeline import run_combo
     from imgapi.jobs.removal_configs import RemovalConfig
 
-    config = RemovalConfig(model="u2net")
+    config = RemovalConfig(model=spec.get("model", "u2net"))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     output = run_combo(data, spec["level"], config, max_edge=4096, timings=timings)
@@ -30,7 +30,7 @@ def _straightforward(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, i
 
     global _session
     if "_session" not in globals():
-        _session = new_session("u2net")
+        _session = new_session(spec.get("model", "u2net"))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     cutout = remove(Image.open(io.BytesIO(data)), session=_session)

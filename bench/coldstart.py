@@ -1,4 +1,4 @@
-"""A worker's cold start in a fresh process: imports, session creation, first job. `python -m bench.coldstart IMAGE`."""
+"""A worker's cold start in a fresh process: imports, session creation, first job. `python -m bench.coldstart IMAGE [MODEL]`."""
 from __future__ import annotations
 
 import time
@@ -16,17 +16,20 @@ def main() -> None:
     from imgapi.jobs.removal_configs import RemovalConfig
     import onnxruntime  # noqa: F401  (imported by the first job; counted as import, not model load)
 
-    cutout._import_rembg_sessions()
+    model = sys.argv[2] if len(sys.argv) > 2 else "u2net"
+    cutout.session_class(model)
     imported = time.perf_counter()
-    cutout.get_session("u2net")
+    cutout.get_session(model)
     loaded = time.perf_counter()
     from imgapi.engine.pipeline import run_combo
 
-    run_combo(open(sys.argv[1], "rb").read(), "medium", RemovalConfig(model="u2net"), max_edge=4096)
+    from bench.case import peak_rss_mb
+
+    run_combo(open(sys.argv[1], "rb").read(), "medium", RemovalConfig(model=model), max_edge=4096)
     done = time.perf_counter()
     print(json.dumps({
         "imports": imported - STARTED, "model_load": loaded - imported, "first_job": done - loaded,
-        "total": done - STARTED,
+        "total": done - STARTED, "model": model, "peak_rss_mb": peak_rss_mb(),
         "numba_imported": "numba" in sys.modules, "pymatting_imported": "pymatting" in sys.modules,
     }))
 

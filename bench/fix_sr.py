@@ -78,7 +78,7 @@ def print_report(report: dict) -> None:
         print(f"  x{c['factor']} {c['threads']} thread(s): {c['wall_s']:.1f} s wall, {c['cpu_s_per_input_mp']:.1f} "
               f"CPU-s per input MP ({c['cpu_s_per_padded_mp']:.1f} per padded MP)")
     for t in report["targets"]:
-        print(f"  {'MET' if t['met'] else 'MISSED':6s} {t['target']}: {t['figure']}")
+        print(f"  {'PASS' if t['met'] else 'FAIL':6s} {t['target']}: {t['figure']}")
 
 
 if __name__ == "__main__":

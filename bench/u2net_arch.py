@@ -65,8 +65,14 @@ class _Graph:
         self._n += 1
         return f"{prefix}_{self._n}"
 
+    def weight(self, array: np.ndarray, prefix: str) -> str:
+        """An initializer (float32 here; isnet_arch stores fp16 behind a Cast, as fp16 exports do)."""
+        name = self.name(prefix)
+        self.inits.append(numpy_helper.from_array(array, name))
+        return name
+
     def conv(self, x: str, out_ch: int, *, k: int = 3, dilation: int = 1, relu: bool = True,
-             gain: float = 1.0, prefix: str = "conv") -> str:
+             gain: float = 1.0, prefix: str = "conv", stride: int = 1) -> str:
         in_ch, h, w = self.shape[x]
         fan_in = in_ch * k * k
         # He-normal for conv+ReLU (std sqrt(2/fan_in)); plain LeCun (1/fan_in) where no ReLU follows.
@@ -74,13 +80,12 @@ class _Graph:
         weight = self.rng.standard_normal((out_ch, in_ch, k, k), dtype=np.float32) * np.float32(std)
         # A small random bias stands in for the folded BatchNorm shift (beta - mean * scale).
         bias = self.rng.standard_normal(out_ch, dtype=np.float32) * np.float32(0.01)
-        wn, bn, y = self.name(prefix + "_w"), self.name(prefix + "_b"), self.name(prefix)
-        self.inits += [numpy_helper.from_array(weight, wn), numpy_helper.from_array(bias, bn)]
+        wn, bn, y = self.weight(weight, prefix + "_w"), self.weight(bias, prefix + "_b"), self.name(prefix)
         pad = dilation * (k // 2)  # "same" output size, as padding=dirate in REBNCONV
         self.nodes.append(helper.make_node(
             "Conv", [x, wn, bn], [y], kernel_shape=[k, k], dilations=[dilation, dilation],
-            pads=[pad] * 4, strides=[1, 1]))
-        self.shape[y] = (out_ch, h, w)
+            pads=[pad] * 4, strides=[stride, stride]))
+        self.shape[y] = (out_ch, -(-h // stride), -(-w // stride))
         if not relu:
             return y
         r = self.name(prefix + "_relu")
@@ -214,6 +219,7 @@ def build_u2net(path, variant: str = "u2net", seed: int = 0) -> Path:
 
 
 def count_parameters(path) -> int:
-    """Number of float weights in the model's initializers (Resize size vectors are not parameters)."""
+    """Number of float weights (fp32 or fp16) in the model's initializers (Resize size vectors are not parameters)."""
     model = onnx.load(str(path))
-    return sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type == TensorProto.FLOAT)
+    kinds = (TensorProto.FLOAT, TensorProto.FLOAT16)
+    return sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type in kinds)

@@ -14,6 +14,7 @@ from imgapi.engine.enhance_levels import LEVELS, output_size
 from imgapi.engine.pipeline import run_combo, run_remove_bg
 from imgapi.jobs.removal_configs import RemovalConfig
 from tests.support.images import encode, portrait_array
+from tests.support.u2net_model import build_u2net_like
 
 pytestmark = pytest.mark.slow
 CONFIG = RemovalConfig(model="u2net")
@@ -67,3 +68,40 @@ def test_combo_matches_the_straightforward_pipeline_at_identical_dimensions(phot
     both = (ours[..., 3] > 250) & (theirs[..., 3] > 250)
     difference = np.abs(ours[both][:, :3] - theirs[both][:, :3]).mean()
     assert difference < 2.0 + 6.0 * LEVELS[level].sharpen, difference
+
+
+@pytest.fixture
+def isnet(tmp_path, monkeypatch):
+    """rembg's isnet-general-use at its own path: IS-Net's signature (1024x1024, mean 0.5, std 1.0, fp16 weights)."""
+    build_u2net_like(tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx", side=1024,
+                     input_name="input_image", outputs=6, fp16=True)
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
+    monkeypatch.setattr(cutout, "_sessions", {})
+    return RemovalConfig(model="isnet-general-use")
+
+
+def test_the_isnet_mask_is_rembgs_mask_from_its_1024_output(isnet, photo):
+    from rembg import remove
+
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    mask = cutout.model_mask(image, isnet.model)
+    assert mask.shape == (1024, 1024)  # the model's own size: resampled once, by the caller
+    theirs = np.asarray(remove(image, session=cutout.get_session(isnet.model), only_mask=True)).astype(int)
+    ours = resample(mask, image.size).astype(int)
+    assert np.abs(ours - theirs).mean() < 1.0
+    assert ((ours > 127) == (theirs > 127)).mean() > 0.995
+
+
+@pytest.mark.parametrize("side", [300, 1024])  # 1024: the photo is the model's size, the mask needs no resampling
+def test_isnet_combo_matches_the_straightforward_pipeline_without_the_refinements(isnet, monkeypatch, side):
+    from rembg import remove
+
+    photo = encode(portrait_array(side, side, seed=7), "JPEG")
+    monkeypatch.setattr(cutout, "refine", lambda *a, **k: pytest.fail("a plain cut-out needs no refinement"))
+    size = output_size(side, side, LEVELS["light"].scale, 4096)
+    ours = np.asarray(Image.open(io.BytesIO(run_combo(photo, "light", isnet, max_edge=4096).data))).astype(int)
+    theirs = remove(Image.open(io.BytesIO(photo)), session=cutout.get_session(isnet.model))
+    theirs = np.asarray(theirs.resize(size, Image.Resampling.LANCZOS)).astype(int)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours[..., 3] - theirs[..., 3]).mean() < 2.0
+    assert ((ours[..., 3] > 127) == (theirs[..., 3] > 127)).mean() > 0.99

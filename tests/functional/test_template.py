@@ -147,7 +147,16 @@ def test_image_worker_dockerfile_matches_the_template_and_the_tested_code():
     assert re.search(rf"^ARG REMBG_MODELS={re.escape(build_arg)}$", dockerfile, re.M)
     # numba's compile happens in the build, not on a cold start.
     assert f'RUN {python} -c "import rembg.bg"' in dockerfile
-    assert TEMPLATE["Globals"]["Function"]["Architectures"] == ["x86_64"]
+    # One Architecture for every function (the worker image included), the layer and the layer's build.
+    assert TEMPLATE["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
+    assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "x86_64"
+    assert TEMPLATE["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
+    layer = TEMPLATE["Resources"]["SharedLayer"]
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    assert not [name for name, r in TEMPLATE["Resources"].items() if "Architectures" in r.get("Properties", {})]
+    # Each model's optimised graph is made in the image build, after the package it runs is in the image.
+    assert dockerfile.index("python3.11 -m imgapi.engine.model_prep") > dockerfile.index("COPY layers/imgapi/imgapi ")
 
 
 def test_every_function_has_a_sample_event():

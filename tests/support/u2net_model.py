@@ -16,22 +16,30 @@ SIDE = 320
 STEEPNESS = 8.0
 
 
-def build_u2net_like(path: Path) -> Path:
+def build_u2net_like(path: Path, *, side: int = SIDE, input_name: str = "input.1", outputs: int = 7,
+                     fp16: bool = False) -> Path:
+    """U2-Net's signature by default; `side=1024, input_name="input_image", outputs=6, fp16=True` gives IS-Net's
+    (rembg's isnet-general-use), its weights stored as fp16 behind Cast nodes as that export has them."""
     weight = np.zeros((1, 3, 1, 1), dtype=np.float32)
     weight[0, 0, 0, 0], weight[0, 2, 0, 0] = STEEPNESS, -STEEPNESS  # red minus blue (normalised)
+    names = [f"d{i}" for i in range(outputs)]
     nodes = [
-        helper.make_node("Conv", ["input.1", "w", "b"], ["score"]),
-        helper.make_node("Sigmoid", ["score"], ["d0"]),
+        helper.make_node("Conv", [input_name, "w", "b"], ["score"]),
+        helper.make_node("Sigmoid", ["score"], [names[0]]),
     ]
-    outputs = [helper.make_tensor_value_info("d0", TensorProto.FLOAT, [1, 1, SIDE, SIDE])]
-    for i in range(1, 7):
-        nodes.append(helper.make_node("Identity", ["d0"], [f"d{i}"]))
-        outputs.append(helper.make_tensor_value_info(f"d{i}", TensorProto.FLOAT, [1, 1, SIDE, SIDE]))
+    initializers = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.zeros(1, np.float32), "b")]
+    if fp16:
+        initializers = [numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name + "_fp16")
+                        for t in initializers]
+        nodes[:0] = [helper.make_node("Cast", [t.name], [t.name[:-len("_fp16")]], to=TensorProto.FLOAT)
+                     for t in initializers]
+    for name in names[1:]:
+        nodes.append(helper.make_node("Identity", [names[0]], [name]))
     graph = helper.make_graph(
         nodes, "u2net_signature",
-        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, SIDE, SIDE])],
-        outputs,
-        initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.zeros(1, np.float32), "b")],
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 1, side, side]) for name in names],
+        initializer=initializers,
     )
     return save_graph(graph, path)
 

@@ -17,39 +17,62 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from imgapi.engine import numba_cache
+from imgapi.engine import model_prep, numba_cache
 from imgapi.core.errors import JobFailure
 from imgapi.core.observability import logger
 
-# Models whose session is rembg's U2netSession shape: a 320x320 input normalised with ImageNet's
-# mean and std, and the mask as the first output. For these the mask is computed here, at the
-# model's resolution, and resampled once to whatever size the job needs.
-U2NET_FAMILY = {"u2net", "u2netp", "u2net_human_seg", "silueta"}
-_MODEL_SIDE = 320
-_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Models whose rembg session is U2netSession's or DisSession's shape: a square input normalised with a
+# mean and std, and the mask as the first output, min-max stretched. For these the mask is computed
+# here, at the model's resolution, and resampled once to whatever size the job needs (rembg resizes it
+# to the photo's size with LANCZOS, and a combo resampled it again to the output's).
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MODEL_INPUTS: dict[str, tuple[int, tuple[float, ...], tuple[float, ...]]] = {
+    **{name: (320, _IMAGENET_MEAN, _IMAGENET_STD) for name in ("u2net", "u2netp", "u2net_human_seg", "silueta")},
+    "isnet-general-use": (1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0)),
+    "isnet-anime": (1024, _IMAGENET_MEAN, (1.0, 1.0, 1.0)),
+}
 
 _sessions: dict[str, object] = {}
 _lock = Lock()
 
 
-def _import_rembg_sessions():
-    """rembg's session classes and factory, without executing rembg/__init__.py (which imports rembg.bg)."""
-    if "rembg" not in sys.modules:
-        spec = importlib.util.find_spec("rembg")
-        package = importlib.util.module_from_spec(spec)
+def _partial_package(name: str) -> None:
+    """Put package `name` in sys.modules without running its __init__.py, so that one of its modules can be
+    imported alone; the first attribute anyone asks of the package itself runs the __init__ then."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    package = importlib.util.module_from_spec(spec)
 
-        def load_the_rest(name: str):  # anyone asking for rembg.remove & co. gets the whole package
-            del package.__getattr__
-            spec.loader.exec_module(package)
-            return getattr(package, name)
+    def load_the_rest(attribute: str):  # anyone asking for rembg.remove, rembg.sessions.sessions & co. gets it all
+        del package.__getattr__
+        spec.loader.exec_module(package)
+        return getattr(package, attribute)
 
-        package.__getattr__ = load_the_rest
-        sys.modules["rembg"] = package
-    from rembg.session_factory import new_session
+    package.__getattr__ = load_the_rest
+    sys.modules[name] = package
+
+
+# The session modules of the models whose masks model_mask computes itself. Importing just the one a job needs spares
+# a cold start rembg/__init__.py (rembg.bg: pymatting, numba, scikit-image) and rembg/sessions/__init__.py, which
+# imports every session rembg has (SAM's jsonschema, scipy, ...): most of a worker's import time.
+_SESSION_MODULES = {"u2net": "u2net", "u2netp": "u2netp", "u2net_human_seg": "u2net_human_seg", "silueta": "silueta",
+                    "isnet-general-use": "dis_general_use", "isnet-anime": "dis_anime"}
+
+
+def session_class(model: str):
+    """rembg's session class for a model (None if rembg has none)."""
+    _partial_package("rembg")
+    module = _SESSION_MODULES.get(model)
+    if module is not None:
+        _partial_package("rembg.sessions")
+        loaded = importlib.import_module(f"rembg.sessions.{module}")
+        for value in vars(loaded).values():
+            if isinstance(value, type) and value.__module__ == loaded.__name__ and value.name() == model:
+                return value
     from rembg.sessions import sessions
 
-    return new_session, sessions
+    return sessions.get(model)
 
 
 # Lambda gives a function CPU in proportion to its memory: one vCPU's worth per 1,769 MB.
@@ -90,12 +113,17 @@ def cpu_count() -> int:
 
 def model_locations(model: str) -> list[str]:
     """Where rembg looks for a model's .onnx file (U2NET_HOME or its default home)."""
-    _, sessions = _import_rembg_sessions()
-    cls = sessions.get(model)
+    cls = session_class(model)
     if cls is None:
         return []
     fname = f"{model}.onnx"
     return [os.path.join(cls.model_dir(), fname), os.path.join(cls.legacy_home(), fname)]
+
+
+def _prepared_model(model: str):
+    """model_prep's optimised graph of the model rembg would load, if the image build (or make install) saved one."""
+    found = next((path for path in model_locations(model) if os.path.isfile(path)), None)
+    return model_prep.prepared_model(found) if found else None
 
 
 def get_session(model: str):
@@ -110,8 +138,8 @@ def get_session(model: str):
 def _load_session(model: str):
     import onnxruntime as ort
 
-    new_session, sessions = _import_rembg_sessions()
-    if model not in sessions:
+    cls = session_class(model)
+    if cls is None:
         raise JobFailure(f"rembg has no model named {model!r}", code="model_unavailable")
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_count()  # the vCPUs Lambda gives us, not the host's cores
@@ -121,7 +149,19 @@ def _load_session(model: str):
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     try:
-        return new_session(model, sess_opts=options, providers=["CPUExecutionProvider"])
+        prepared = _prepared_model(model)
+        if prepared is None:  # what rembg's new_session does, with our options
+            return cls(model, options, providers=["CPUExecutionProvider"])
+        path, complete = prepared
+        if complete:  # optimised for this CPU when the image was built: nothing left to do at load
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+        class Prepared(cls):  # rembg's own session class and predict(), on the prepared graph
+            @classmethod
+            def download_models(cls, *args, **kwargs):
+                return str(path)
+
+        return Prepared(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # a missing file, a failed download or a corrupt model: all mean "cannot load"
         home = os.environ.get("U2NET_HOME") or "(U2NET_HOME not set; rembg's default home)"
         # Where it looked (server paths) goes to the logs, for the operator; the job's error, which API clients
@@ -141,24 +181,25 @@ Clock = Callable[[str], object]
 def model_mask(image: Image.Image, model: str, clock: Clock | None = None) -> np.ndarray:
     """The subject's mask (uint8, 255 = subject) as the model sees it.
 
-    For the U2-Net family it is the model's own 320x320 output, normalised exactly as rembg's
-    U2netSession.predict does but not resized: the caller resamples it once, to the size it needs.
-    Other models go through rembg's own predict() and come back at the image's size.
+    For the models in MODEL_INPUTS it is the model's own output at its input size (320x320 for the
+    U2-Net family, 1024x1024 for IS-Net), normalised exactly as rembg's session's predict() does but
+    not resized: the caller resamples it once, to the size it needs. Other models go through rembg's
+    own predict() and come back at the image's size.
     """
     clock = clock or (lambda _name: nullcontext())
     session = get_session(model)
-    if model not in U2NET_FAMILY:
+    if model not in MODEL_INPUTS:
         with clock("inference"):
             return np.asarray(session.predict(image)[0].convert("L"))
+    side, mean, std = MODEL_INPUTS[model]
     with clock("prepare"):
-        # rembg: LANCZOS to 320x320, divide by the image's maximum, subtract mean, divide by std.
+        # rembg: LANCZOS to the model's side, divide by the image's maximum, subtract mean, divide by std.
         # reducing_gap lets Pillow shrink by an integer factor first, which is much faster on large
         # photos and differs from a full LANCZOS by resampling error only.
-        small = np.asarray(image.resize((_MODEL_SIDE, _MODEL_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0),
-                           dtype=np.float32)
+        small = np.asarray(image.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0), dtype=np.float32)
         small /= max(float(small.max()), 1e-6)
-        small -= _MEAN
-        small /= _STD
+        small -= np.array(mean, np.float32)
+        small /= np.array(std, np.float32)
         tensor = np.ascontiguousarray(small.transpose(2, 0, 1)[None])
     with clock("inference"):
         inner = session.inner_session
