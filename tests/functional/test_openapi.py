@@ -14,7 +14,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from imgapi.engine import image_input
+from imgapi.imagefiles import image_input
 
 from imgapi.api import openapi
 

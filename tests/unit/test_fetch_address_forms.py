@@ -8,7 +8,7 @@ import pytest
 from imgapi.core import safe_fetch
 from imgapi.core.errors import JobFailure
 from imgapi.core.safe_fetch import FetchError, fetch, refusal
-from imgapi.engine.remote_images import ImageUnavailable, download_image
+from imgapi.imagefiles.remote_images import ImageUnavailable, download_image
 
 
 @pytest.mark.parametrize("address", [

@@ -10,8 +10,8 @@ from PIL import Image
 
 from imgapi.core.errors import BadRequest, PayloadTooLarge
 from imgapi.core.vocabulary import IMAGE_CONTENT_TYPES
-from imgapi.engine import heif_header, image_input
-from imgapi.engine.image_input import decode_upright, inspect_image
+from imgapi.imagefiles import heif_header, image_input
+from imgapi.imagefiles.image_input import decode_upright, inspect_image
 from imgapi.engine.pipeline import encode
 from tests.support.images import SUBJECT, portrait_array, subject_mask, truncated
 from tests.support.photo_formats import SRGB_ICC, avif, heic

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from imgapi.core.errors import BadRequest, PayloadTooLarge
-from imgapi.engine.image_input import inspect_image
+from imgapi.imagefiles.image_input import inspect_image
 from tests.support.images import encode, portrait_array
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pixels": 1_000_000}
@@ -43,7 +43,7 @@ def test_garbage_is_refused(data):
 
 from PIL import Image, ImageFile  # noqa: E402
 
-from imgapi.engine.image_input import decode_upright  # noqa: E402
+from imgapi.imagefiles.image_input import decode_upright  # noqa: E402
 from tests.support import images  # noqa: E402
 
 HOSTILE = {
@@ -99,7 +99,7 @@ def test_a_png_inflating_past_its_header_is_refused_without_inflating_it_all(mon
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-    monkeypatch.setattr("imgapi.engine.image_input.zlib.decompressobj", Counting)
+    monkeypatch.setattr("imgapi.imagefiles.image_input.zlib.decompressobj", Counting)
     with pytest.raises(BadRequest):
         inspect_image(images.png_inflating_past_its_header(), **LIMITS)
     assert 0 < sum(produced) <= 2 * 1024 * 1024

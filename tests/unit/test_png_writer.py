@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgapi.engine.png_writer import _adler32_combine, encode_rgba
+from imgapi.imagefiles.png_writer import _adler32_combine, encode_rgba
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 4), (3, 5, 4), (257, 131, 4), (1000, 7, 4)])

@@ -5,7 +5,7 @@ from imgapi.jobs import lifecycle
 
 from imgapi.core import storage
 from imgapi.core.errors import BadRequest, NotFound
-from imgapi.engine.image_input import inspect_image
+from imgapi.imagefiles.image_input import inspect_image
 from imgapi.jobs.job_params import OUTPUT_OPTIONS
 from imgapi.jobs.operations import combo_params
 from imgapi.core.request_body import idempotency_key, parse_form

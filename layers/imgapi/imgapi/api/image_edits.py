@@ -14,7 +14,7 @@ from imgapi.jobs import lifecycle
 from imgapi.api.routes import Request, route
 from imgapi.core.errors import BadRequest, ServiceUnavailable
 from imgapi.api.http_api import create_resolver, json_response
-from imgapi.engine.image_input import ImageInfo, inspect_image
+from imgapi.imagefiles.image_input import ImageInfo, inspect_image
 from imgapi.jobs.job_params import ENGINE, MAX_WAIT_SECONDS, WAIT, WEBHOOK_URL
 from imgapi.jobs.operations import DASHSCOPE, IMAGE_EDITS, LOCAL, ImageEdit, check_local_params
 from imgapi.core.parameters import Values

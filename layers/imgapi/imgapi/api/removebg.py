@@ -116,8 +116,8 @@ def options_from(form: Form) -> tuple[OutputOptions, str]:
 
 def source_image(form: Form) -> bytes:
     """The one image source's bytes, checked as every input is."""
-    from imgapi.engine.image_input import inspect_image
-    from imgapi.engine.remote_images import ImageUnavailable, download_image
+    from imgapi.imagefiles.image_input import inspect_image
+    from imgapi.imagefiles.remote_images import ImageUnavailable, download_image
 
     settings = get_settings()
     upload, url = _file(form, "image_file"), _field(form, "image_url")
@@ -154,7 +154,7 @@ def source_image(form: Form) -> bytes:
 def background_image(form: Form):
     """The background image as an RGB array, or None."""
     from imgapi.engine.pipeline import apply_background_colour, decode
-    from imgapi.engine.remote_images import ImageUnavailable, download_image
+    from imgapi.imagefiles.remote_images import ImageUnavailable, download_image
     import numpy as np
 
     settings = get_settings()

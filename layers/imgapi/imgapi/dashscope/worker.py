@@ -45,8 +45,8 @@ from imgapi.jobs.job_runs import run_to_end
 from imgapi.core.observability import job_metric, logger
 from imgapi.jobs.operations import IMAGE_EDITS
 from imgapi.core.records import epoch_of
-from imgapi.engine.image_input import inspect_image
-from imgapi.engine.remote_images import ImageUnavailable, download_image
+from imgapi.imagefiles.image_input import inspect_image
+from imgapi.imagefiles.remote_images import ImageUnavailable, download_image
 from imgapi.core.settings import DashScopeSettings, get_settings
 
 COPY_MARGIN_SECONDS = 30  # of the function's time, kept for copying results and finishing the job

@@ -24,9 +24,9 @@ from imgapi.engine.enhance_levels import (
     AVIF_QUALITY, AVIF_SPEED, FIX_FACTORS, JPEG_QUALITY, LEVELS, OUTPUT_FORMATS, EnhanceLevel, fix_level, output_size,
 )
 from imgapi.core.errors import ApiError, JobFailure
-from imgapi.engine.image_input import decode_upright
+from imgapi.imagefiles.image_input import decode_upright
 from imgapi.core.output_spec import OutputOptions, fit_pixels
-from imgapi.engine.png_writer import encode_rgba
+from imgapi.imagefiles.png_writer import encode_rgba
 from imgapi.core.settings import get_settings
 from imgapi.core.observability import logger
 

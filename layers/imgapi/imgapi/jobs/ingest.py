@@ -25,7 +25,7 @@ from imgapi.core import storage, webhook_secrets
 
 from imgapi.jobs import uploads
 from imgapi.core.errors import ApiError
-from imgapi.engine.image_input import inspect_image
+from imgapi.imagefiles.image_input import inspect_image
 from imgapi.jobs.job_queue import send_job
 from imgapi.core.records import is_condition_failure
 from imgapi.core.observability import job_metric, logger

@@ -17,7 +17,7 @@ from imgapi.jobs import lifecycle
 from imgapi.core.errors import JobFailure
 from imgapi.core.observability import job_metric, logger
 from imgapi.core.settings import get_settings
-from imgapi.engine.remote_images import ImageUnavailable
+from imgapi.imagefiles.remote_images import ImageUnavailable
 
 
 def _outcome(job: dict, engine: str, outcome: str, started: float) -> None:

@@ -13,7 +13,7 @@ from imgapi.jobs import quotas
 
 from imgapi.core import storage
 from imgapi.core.errors import ApiError, Conflict, ServiceUnavailable
-from imgapi.engine.image_input import ImageInfo
+from imgapi.imagefiles.image_input import ImageInfo
 from imgapi.jobs.job_queue import send_job
 from imgapi.core.observability import job_metric, logger
 from imgapi.core.records import is_condition_failure

@@ -31,7 +31,7 @@ from imgapi.jobs import quotas
 
 from imgapi.core import storage, webhook_secrets
 from imgapi.core.errors import ApiError, BadRequest, PayloadTooLarge, ServiceUnavailable
-from imgapi.engine.image_input import inspect_image
+from imgapi.imagefiles.image_input import inspect_image
 from imgapi.jobs.job_params import UPLOAD_CONTENT_TYPE, UPLOAD_FILENAME, UPLOAD_OPERATION, UPLOAD_SIZE, WEBHOOK_URL
 from imgapi.jobs.job_queue import send_job
 from imgapi.jobs.job_views import status_url

@@ -21,7 +21,7 @@ from imgapi.core.observability import logger
 from imgapi.jobs.operations import IMAGE_EDITS
 from imgapi.engine.outpaint import SIDES, run_expand
 from imgapi.engine.pipeline import ImageOutput, run_combo, run_fix, run_remove_bg
-from imgapi.engine.remote_images import download_image
+from imgapi.imagefiles.remote_images import download_image
 from imgapi.engine.cutout_settings import RemovalConfig
 from imgapi.jobs.removal_configs import config_from_dict
 from imgapi.core.settings import get_settings

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgapi.core.errors import BadRequest, PayloadTooLarge
-from imgapi.engine import heif_header
+from imgapi.imagefiles import heif_header
 
 
 def _register_heif() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from imgapi.core.errors import ApiError, JobFailure
-from imgapi.engine.image_input import ImageInfo, inspect_image
+from imgapi.imagefiles.image_input import ImageInfo, inspect_image
 from imgapi.core.safe_fetch import FetchError, FetchLimits, fetch
 
 
