@@ -283,7 +283,9 @@ def combo_target(quality: dict, bare_inference_s: float) -> dict:
 def add_to(report: dict) -> None:
     """`make bench` (bench/run.py): runs the section, prints it and adds its targets to the report's."""
     quality = report["quality"] = run()
-    quality["targets"].append(combo_target(quality, report["models"]["u2net"]["bare_inference_s"]))
+    u2net = report.get("models", {}).get("u2net")
+    if u2net:  # BENCH_ONLY=quality runs without the U2-Net section, whose bare inference this target needs
+        quality["targets"].append(combo_target(quality, u2net["bare_inference_s"]))
     print_report(quality)
     report.setdefault("targets", []).extend(quality["targets"])
 

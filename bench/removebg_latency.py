@@ -34,7 +34,6 @@ def run() -> dict:
     import requests
 
     from bench.photos import jpeg, photo
-    from imgapi.api.removebg import MAX_RESULT_BYTES
     from imgapi_local.devserver import DEMO_PASSWORD, DEMO_USER, LocalStack, free_port
 
     os.environ.update({"U2NET_HOME": str(_model_home()), "SUBMITS_PER_MINUTE": "0", "JOBS_PER_DAY": "0"})
@@ -62,15 +61,12 @@ def run() -> dict:
                             "result_height": int(answer.headers["x-height"]),
                             "median_s": statistics.median(times), "max_s": ordered[-1]})
     slowest = max(r["max_s"] for r in results)
-    largest = max(r["result_bytes"] for r in results)
+    # The route shrinks a result over MAX_RESULT_BYTES itself, so "within the limit" cannot fail: the size lines show
+    # instead how many pixels each result kept.
     targets = [
         {"target": f"POST /v1.0/removebg at 4 MP within {TARGET_S:.0f} s (remove.bg's Ruby client's read timeout)",
          "figure": ", ".join(f"{r['size']} median {r['median_s']:.2f} s / max {r['max_s']:.2f} s" for r in results),
          "met": slowest <= TARGET_S},
-        {"target": f"every result is delivered within the response limit ({MAX_RESULT_BYTES / 1e6:.1f} MB; over it, "
-                   "fewer pixels)",
-         "figure": ", ".join(f"{r['size']} {r['result_bytes'] / 1e6:.2f} MB at {r['result_width']}x{r['result_height']}"
-                             for r in results), "met": largest <= MAX_RESULT_BYTES},
     ]
     return {"calls_per_size": CALLS, "cpus": len(os.sched_getaffinity(0)), "sizes": results, "targets": targets}
 

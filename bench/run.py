@@ -172,7 +172,6 @@ def main() -> int:
     from bench import cost, models
     models.add_u2net_stages(report)
     report["cost"] = cost.run(report, WORK)
-    report["elapsed_s"] = time.perf_counter() - started
     _print_table(report)
     if _selected("removebg"):
         from bench import removebg_latency

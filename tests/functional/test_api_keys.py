@@ -53,7 +53,8 @@ def test_a_key_acts_as_its_owner_on_any_route_and_sees_only_the_owners_things(ap
     config = api.call("POST", "/api/v1/configs", headers={"x-api-key": key}, json_body={"name": "by-key"})
     assert config.status == 201 and config.json()["owner"] == "alice"
     bobs = api.call("POST", "/api/v1/configs", token=bob, json_body={"name": "bobs"}).json()
-    assert api.call("GET", f"/api/v1/configs/{bobs['config_id']}", headers={"x-api-key": key}).status in (403, 404)
+    other = api.call("GET", f"/api/v1/configs/{bobs['config_id']}", headers={"x-api-key": key})
+    assert other.status == 403 and other.json()["code"] == "config_forbidden"  # as with alice's token
     mine = api.call("GET", "/api/v1/configs", headers={"x-api-key": key}).json()["configs"]
     assert [c["name"] for c in mine] == ["by-key"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from imgapi.auth import users
 from imgapi.auth.tokens import issue_token
-from imgapi_local.moto_atomic import make_atomic
+from imgapi_local.moto_atomic import is_atomic
 
 BURST = 60
 STATUS = "/api/v1/upscale/status/123e4567-e89b-42d3-a456-426614174000"  # 404 with a valid token
@@ -16,10 +16,9 @@ STATUS = "/api/v1/upscale/status/123e4567-e89b-42d3-a456-426614174000"  # 404 wi
 
 @pytest.fixture
 def atomic_moto(stack):
-    """DynamoDB's per-item atomicity, as AWS gives it, for the threads below (moto alone is not thread-safe)."""
-    restore = make_atomic()
-    yield
-    restore()
+    """The threads below need DynamoDB's per-item atomicity, as AWS gives it: the test stack has it
+    (tests/support/in_memory_aws.py); moto alone is not thread-safe."""
+    assert is_atomic()
 
 
 def _login(api, username, password):

@@ -174,5 +174,4 @@ def test_the_schedule_goes_on_after_an_error(resilient):
     log.wait_for(lambda line: "SweeperFunction (schedule)" in line and "BrokenPipeError" in line
                  and "Traceback (most recent call last)" in line, "the failed log line")
     # ... and the schedule still runs: a run after both errors.
-    runs = log.wait_for(lambda line: "SweeperFunction (schedule) -> " in line, "a sweeper run after the errors")
-    assert runs
+    log.wait_for(lambda line: "SweeperFunction (schedule) -> " in line, "a sweeper run after the errors")

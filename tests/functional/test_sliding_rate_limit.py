@@ -11,7 +11,7 @@ import pytest
 from imgapi.core.errors import TooManyRequests
 from imgapi.core.settings import get_settings
 from imgapi.jobs import quotas
-from imgapi_local.moto_atomic import make_atomic
+from imgapi_local.moto_atomic import is_atomic
 
 LIMIT = 60
 BOUNDARY = 1_800_000_000.0  # a minute boundary (and not a day's)
@@ -22,9 +22,8 @@ def limited(stack, monkeypatch):
     monkeypatch.setenv("SUBMITS_PER_MINUTE", str(LIMIT))
     monkeypatch.setenv("JOBS_PER_DAY", "0")
     get_settings.cache_clear()
-    restore = make_atomic()  # DynamoDB's per-item atomicity, which moto alone lacks under threads
+    assert is_atomic()  # DynamoDB's per-item atomicity under threads: the test stack's (moto alone lacks it)
     yield
-    restore()
     get_settings.cache_clear()
 
 

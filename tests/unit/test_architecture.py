@@ -56,10 +56,11 @@ def _imgapi_imports(path: Path) -> list[tuple[str, str]]:
     return found
 
 
-HANDLERS = sorted(ROOT.glob("functions/*/app.py"))
+# Every Lambda entry module: app.py, and the image worker's second handler (removebg_app.py).
+HANDLERS = sorted(ROOT.glob("functions/*/*app.py"))
 
 
-@pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_handlers_import_only_public_entry_points(handler):
     for module, name in _imgapi_imports(handler):
         parts = module.split(".")

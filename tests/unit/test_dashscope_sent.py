@@ -203,11 +203,13 @@ def test_a_read_timeout_may_have_delivered_the_request_so_a_post_is_made_once(li
 
 @pytest.mark.parametrize("listener", ["reset after reading", "close after reading"], indirect=True)
 def test_a_task_query_broken_after_it_was_read_is_asked_again(listener):
-    """A GET changes nothing upstream: whatever happened, it is retried."""
+    """A GET changes nothing upstream: whatever happened, it is retried, and its failure is never reported as a
+    request that may have made something (the worker would tell the job its submit is uncertain)."""
     client, session = _client(listener.url)
-    with pytest.raises(DashScopeError):
+    with pytest.raises(DashScopeError) as raised:
         client.query("t1", deadline=1000)
     assert session.calls == ATTEMPTS and listener.requests_read == ATTEMPTS
+    assert raised.value.code == "ConnectionLost" and not raised.value.sent
 
 
 # -- the types that cannot be made on 127.0.0.1 ---------------------------------------------------------------------

@@ -3,4 +3,4 @@ submit use cases of the image edits and combo.
 
 The top layer: may import every other area; nothing imports it.
 """
-__all__ = ["combo", "http_api", "image_edits", "openapi", "routes"]
+__all__ = ["combo", "http_api", "image_edits", "openapi", "removebg", "routes"]

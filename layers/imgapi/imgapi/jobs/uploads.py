@@ -147,7 +147,11 @@ def create_upload(owner: str, body: Any, *, idempotency_key: str | None = None) 
         return False, _answer(lifecycle.expire_abandoned_upload(check_replay(existing, fingerprint)))
     key = incoming_key(owner, task_id, filename)
     # The job starts when S3 has its file: without a webhook_url of its own it takes the owner's default.
-    webhook_url = webhook_url or webhook_secrets.default_url(owner)
+    try:
+        webhook_url = webhook_url or webhook_secrets.default_url(owner)
+    except (ClientError, BotoCoreError) as exc:  # a storage failure is a 503 here as everywhere else, not a 500
+        raise ServiceUnavailable("the upload could not be prepared because a storage service failed; try again",
+                                 code="submit_failed") from exc
     # Which request made the row, under an Idempotency-Key: a failed request's undo must not delete another's row.
     request = secrets.token_hex(8) if idempotency_key else None
     charge = quotas.admit_job(owner)
