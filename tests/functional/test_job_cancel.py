@@ -57,8 +57,8 @@ def test_a_processing_job_is_cancelled_and_its_late_result_discarded(api, alice,
     assert lifecycle.claim(task_id, 1)["status"] == "processing"
     assert cancel(api, alice, task_id).status == 202
     key = storage.result_key("alice", task_id, "png", index=0)
-    assert lifecycle.complete(task_id, 1, [{"key": key, "index": 0}]) is False
-    assert lifecycle.fail(task_id, "late", attempt=1) is False
+    assert lifecycle.complete(task_id, 1, [{"key": key, "index": 0}]) is None
+    assert lifecycle.fail(task_id, "late", attempt=1) is None
     view = api.call("GET", f"/api/v1/jobs/{task_id}", token=alice).json()
     assert view["status"] == "cancelled" and view["results"] == []
 

@@ -9,14 +9,13 @@ never logged.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 
 from imgapi.core import aws
 from imgapi.core.errors import BadRequest
 from imgapi.core.parameters import STRING, URL_FORMAT, Param
-from imgapi.core.records import is_condition_failure, now_iso
+from imgapi.core.records import is_condition_failure, iso_at, now_iso
 from imgapi.core.settings import get_webhook_settings
 from imgapi.core.vocabulary import MAX_URL_CHARS
 from imgapi.core.webhooks import check_target, new_secret
@@ -28,10 +27,6 @@ DEFAULT_URL = Param("default_url", STRING, "The webhook URL of the jobs S3 start
 
 def _table():
     return aws.table(get_webhook_settings().secrets_table)
-
-
-def _iso(epoch: int | None) -> str | None:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z") if epoch else None
 
 
 def _ensure(username: str) -> dict:
@@ -51,7 +46,7 @@ def view(item: dict, now: float | None = None) -> dict:
     until = int(item.get("previous_until") or 0)
     now = time.time() if now is None else now
     return {"secret": item["secret"], "created_at": item.get("created_at"),
-            "previous_secret_expires_at": _iso(until) if until > now else None}
+            "previous_secret_expires_at": iso_at(until) if until > now else None}
 
 
 def current(username: str) -> dict:

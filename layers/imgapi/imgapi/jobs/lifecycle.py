@@ -126,9 +126,9 @@ def expire_abandoned_upload(job: dict) -> dict:
         return job
     if job.get("upload_key") and storage.object_exists(job["upload_key"]):
         return job
-    fail(job["task_id"], "no upload arrived before the upload URL expired; ask for a new one with POST /api/v1/uploads",
-         code="upload_expired", from_statuses=(AWAITING_UPLOAD,))
-    return get_job(job["task_id"]) or job
+    failed = fail(job["task_id"], "no upload arrived before the upload URL expired; ask for a new one with POST "
+                  "/api/v1/uploads", code="upload_expired", from_statuses=(AWAITING_UPLOAD,))
+    return failed or get_job(job["task_id"]) or job  # not failed here: another request changed it first
 
 
 def accept_upload(task_id: str, input_key: str, input_info: dict) -> bool:
@@ -179,7 +179,8 @@ def claim(task_id: str, attempt: int, *, last_delivery: bool = False) -> dict | 
 
 
 def _finish(task_id: str, attempt: int | None, update: str, values: dict,
-            from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> bool:
+            from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> dict | None:
+    """The one write of every terminal transition: the job as it now is, or None when the condition failed."""
     names = [f":from{i}" for i in range(len(from_statuses))]
     condition = f"#s IN ({', '.join(names)})"
     values = {**values, **dict(zip(names, from_statuses)), ":now": now_iso()}
@@ -197,28 +198,29 @@ def _finish(task_id: str, attempt: int | None, update: str, values: dict,
         )["Attributes"]
     except ClientError as exc:
         if is_condition_failure(exc):
-            return False
+            return None
         raise
-    webhook_events.job_ended(plain(job))  # every terminal transition passes here: its webhook, if it has one
-    return True
+    job = plain(job)
+    webhook_events.job_ended(job)  # every terminal transition passes here: its webhook, if it has one
+    return job
 
 
-def complete(task_id: str, attempt: int, results: list[dict]) -> bool:
-    """Mark the job completed with its result(s); False when this attempt no longer owns the job."""
+def complete(task_id: str, attempt: int, results: list[dict]) -> dict | None:
+    """Mark the job completed with its result(s): the job now, or None when this attempt no longer owns it."""
     return _finish(task_id, attempt, "SET #s = :completed, results = :results", {":completed": COMPLETED, ":results": results})
 
 
 def fail(task_id: str, reason: str, *, code: str = "job_failed", attempt: int | None = None,
-         from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> bool:
-    """Mark the job failed with a reason a person can act on; False when it was in none of `from_statuses`
-    (by default: when it had already finished)."""
+         from_statuses: tuple[str, ...] = (PENDING, PROCESSING)) -> dict | None:
+    """Mark the job failed with a reason a person can act on: the job now, or None when it was in none of
+    `from_statuses` (by default: when it had already finished)."""
     values = {":failed": FAILED, ":error": reason, ":code": code}
     return _finish(task_id, attempt, "SET #s = :failed, error_message = :error, error_code = :code", values,
                    from_statuses)
 
 
-def cancel(task_id: str) -> bool:
-    """Mark an unfinished job cancelled; False when it had finished already. A worker running it then loses its
+def cancel(task_id: str) -> dict | None:
+    """Mark an unfinished job cancelled: the job now, or None when it had finished already. A worker running it then loses its
     claim: its complete() or fail() no longer applies, so whatever it makes is discarded."""
     return _finish(task_id, None, "SET #s = :cancelled, error_message = :error, error_code = :code",
                    {":cancelled": CANCELLED, ":error": "cancelled by its owner", ":code": "cancelled"}, UNFINISHED)
@@ -232,13 +234,14 @@ def cancel_job(task_id: str, owner: str) -> dict:
     job = get_job(task_id)
     if job is None or job["owner"] != owner:
         raise NotFound(f"task {task_id} not found", code="task_not_found")
-    if job["status"] in TERMINAL or not cancel(task_id):
-        current = get_job(task_id) or job
+    cancelled = None if job["status"] in TERMINAL else cancel(task_id)
+    if cancelled is None:
+        current = job if job["status"] in TERMINAL else (get_job(task_id) or job)  # it finished meanwhile
         raise Conflict(f"task {task_id} is {current['status']} already: only an unfinished job can be cancelled",
                        code="task_finished")
     logger.info("job cancelled by its owner", extra={"task_id": task_id, "was": job["status"]})
     job_metric("JobsCancelled", job["operation"], job.get("engine", "local"))
-    return get_job(task_id) or job
+    return cancelled
 
 
 def record_attempt_error(task_id: str, attempt: int, message: str) -> None:

@@ -66,8 +66,9 @@ def _close_if_stuck(task_id: str, now: float) -> bool:
     else:
         failure = _why_stuck(job, idle=now - epoch_of(job["updated_at"]))
         # Conditional on the attempt seen: a delivery that claims the job meanwhile keeps it.
-        closed = failure is not None and lifecycle.fail(task_id, failure[0], code=failure[1],
-                                                   attempt=int(job.get("attempt") or 0), from_statuses=(status,))
+        closed = failure is not None and lifecycle.fail(
+            task_id, failure[0], code=failure[1], attempt=int(job.get("attempt") or 0), from_statuses=(status,)
+        ) is not None
     if closed:
         logger.warning("swept a job that could not finish", extra={"task_id": task_id, "status": status})
         job_metric("JobsSwept", job["operation"], job.get("engine", "local"))

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from imgapi.core import aws, webhook_secrets, webhooks
 from imgapi.core.observability import logger
+from imgapi.core.records import iso_at
 from imgapi.core.settings import get_webhook_settings
 from imgapi.jobs import job_views, lifecycle
 
@@ -31,11 +31,6 @@ PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "fail
 
 # Looked up at each call, so tests can drive retries with a clock of their own.
 clock = time.time
-
-
-def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") \
-        if epoch else None
 
 
 def _send(queue_url: str, message: dict, delay: float) -> None:
@@ -73,8 +68,8 @@ def deliver_message(body: str) -> str:
     delay = None if attempt.ok else webhooks.next_delay(webhooks.parse_schedule(settings.retry_schedule), attempts)
     state = DELIVERED if attempt.ok else RETRYING if delay is not None else FAILED
     recorded = lifecycle.record_webhook(task_id, {"state": state, "attempts": attempts, "last_status": attempt.status,
-                                 "last_error": attempt.error, "last_attempt_at": _iso(attempt.at),
-                                 "next_attempt_at": _iso(now + delay) if delay is not None else None})
+                                 "last_error": attempt.error, "last_attempt_at": iso_at(attempt.at),
+                                 "next_attempt_at": iso_at(now + delay) if delay is not None else None})
     logger.info("webhook attempt", extra={"event_id": message["event_id"], "attempts": attempts, "state": state,
                                           "status": attempt.status, "error": attempt.error})
     if attempt.ok or not recorded:
