@@ -189,13 +189,14 @@ def _model(kind: str) -> str:
 # -- usage: jobs/quotas' counters, the sliding minute and the UTC day -------------------------------------------------
 
 
-def rate_headers(owner: str, now: float) -> dict[str, str]:
-    """X-RateLimit-*: the sliding minute of jobs/quotas (SubmitsPerMinute), its remaining calls and when it frees one."""
+def rate_headers(charge: quotas.Charge, now: float) -> dict[str, str]:
+    """X-RateLimit-*: the sliding minute of jobs/quotas (SubmitsPerMinute) as this call's admission left it (no
+    second read), its remaining calls and when it frees one."""
     limit = get_settings().submits_per_minute
-    if not limit or not get_settings().usage_table:
+    if charge.window is None:  # no limit configured
         return {"X-RateLimit-Limit": str(UNLIMITED_CREDITS), "X-RateLimit-Remaining": str(UNLIMITED_CREDITS),
                 "X-RateLimit-Reset": str(int(now) + quotas.MINUTE)}
-    used, frees_at = quotas.used_in_window(owner, now=now)
+    used, frees_at = charge.window
     return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - used)),
             "X-RateLimit-Reset": str(int(frees_at) + 1)}
 
@@ -241,7 +242,7 @@ def remove_background(owner: str, event: dict) -> Response:
     answer_headers = {"X-Width": str(output.width), "X-Height": str(output.height), "X-Credits-Charged": "1",
                       "X-Foreground-Top": str(fg.top), "X-Foreground-Left": str(fg.left),
                       "X-Foreground-Width": str(fg.width), "X-Foreground-Height": str(fg.height),
-                      **rate_headers(owner, now)}
+                      **rate_headers(charge, now)}
     if str(_field(form, "type_level") or "1").lower() != "none":
         answer_headers["X-Type"] = "other" if kind == "auto" else ("graphics" if kind == "graphic" else kind)
     if "application/json" in headers.get("accept", "").lower():

@@ -38,15 +38,25 @@ class Charge:
 
     keys: tuple[str, ...] = ()  # day counters, given back with ADD -1
     rate_slot: tuple[str, str, str] | None = None  # (rate key, slot attribute, the time written there)
+    # The sliding minute as this admission left it: (submits in it, when its oldest leaves), for rate headers.
+    window: tuple[int, float] | None = None
 
 
 def _rate_key(owner: str) -> str:
     return f"rate#{owner}"
 
 
-def _take_rate_slot(owner: str, limit: int, now: float, table_name: str) -> tuple[str, str, str]:
-    """Admission in the sliding window, or 429 rate_limited with Retry-After (when the oldest admission of the
-    last 60 s leaves the window)."""
+def _window(item: dict, now: float) -> tuple[int, float]:
+    """(submits admitted in the last 60 s, when the oldest of them leaves the window), from the rate item."""
+    times = (float(v["N"]) for k, v in item.items() if k[:1] == "t" and k[1:].isdigit())
+    recent = [t for t in times if t > now - MINUTE]
+    return len(recent), (min(recent) + MINUTE if recent else now)
+
+
+def _take_rate_slot(owner: str, limit: int, now: float,
+                    table_name: str) -> tuple[tuple[str, str, str], tuple[int, float]]:
+    """Admission in the sliding window ((key, slot, time written), and the window as it left it), or 429
+    rate_limited with Retry-After (when the oldest admission of the last 60 s leaves the window)."""
     client, key = aws.client("dynamodb"), _rate_key(owner)
     stamp, floor = repr(float(now)), now - MINUTE
     slots = [f"t{i}" for i in range(limit)]
@@ -64,14 +74,14 @@ def _take_rate_slot(owner: str, limit: int, now: float, table_name: str) -> tupl
                                       code="rate_limited", headers={"Retry-After": str(wait)})
             slot = random.choice(free)
         try:
-            client.update_item(TableName=table_name, Key={"counter": {"S": key}},
+            written = client.update_item(TableName=table_name, Key={"counter": {"S": key}},
                                UpdateExpression="SET #t = :now, expires_at = :expires",
                                ConditionExpression="attribute_not_exists(#t) OR #t <= :floor",
                                ExpressionAttributeNames={"#t": slot},
                                ExpressionAttributeValues={":now": {"N": stamp}, ":floor": {"N": repr(float(floor))},
                                                           ":expires": {"N": str(int(now) + MINUTE + DAY)}},
-                               ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return key, slot, stamp
+                               ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return (key, slot, stamp), _window(written.get("Attributes") or {}, now)
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
@@ -113,10 +123,10 @@ def admit_job(owner: str, *, now: float | None = None) -> Charge:
     table_name = settings.usage_table
     if not table_name:
         return Charge()
-    rate_slot = None
+    rate_slot = window = None
     try:
         if settings.submits_per_minute > 0:
-            rate_slot = _take_rate_slot(owner, settings.submits_per_minute, now, table_name)
+            rate_slot, window = _take_rate_slot(owner, settings.submits_per_minute, now, table_name)
         keys = (_charge_day(owner, settings.jobs_per_day, now, table_name),) if settings.jobs_per_day > 0 else ()
     except TooManyRequests:
         if rate_slot:
@@ -126,7 +136,7 @@ def admit_job(owner: str, *, now: float | None = None) -> Charge:
         if rate_slot:
             refund(Charge(rate_slot=rate_slot))
         raise _unavailable() from exc
-    return Charge(keys, rate_slot)
+    return Charge(keys, rate_slot, window)
 
 
 def refund(charge: Charge) -> None:
@@ -138,7 +148,7 @@ def refund(charge: Charge) -> None:
     if charge.rate_slot:
         key, slot, stamp = charge.rate_slot
         try:
-            client.update_item(TableName=table_name, Key={"counter": {"S": key}}, UpdateExpression="REMOVE #t",
+            written = client.update_item(TableName=table_name, Key={"counter": {"S": key}}, UpdateExpression="REMOVE #t",
                                ConditionExpression="#t = :mine", ExpressionAttributeNames={"#t": slot},
                                ExpressionAttributeValues={":mine": {"N": stamp}})
         except ClientError as exc:
@@ -154,17 +164,6 @@ def refund(charge: Charge) -> None:
                 ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}})
         except (ClientError, BotoCoreError):
             logger.exception("could not refund a usage charge", extra={"counter": key.split("#")[0]})
-
-
-def used_in_window(owner: str, *, now: float | None = None) -> tuple[int, float]:
-    """(submits admitted in the last 60 s, when the oldest of them leaves the window): for rate headers. Needs
-    GetItem on the usage table."""
-    now = time.time() if now is None else now
-    item = aws.client("dynamodb").get_item(TableName=get_settings().usage_table,
-                                           Key={"counter": {"S": _rate_key(owner)}}, ConsistentRead=True).get("Item") or {}
-    times = [float(v["N"]) for k, v in item.items() if k[:1] == "t" and k[1:].isdigit()]
-    recent = [t for t in times if t > now - MINUTE]
-    return len(recent), (min(recent) + MINUTE if recent else now)
 
 
 def used_today(owner: str, *, now: float | None = None) -> int:
