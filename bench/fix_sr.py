@@ -9,26 +9,17 @@ import time
 
 import cv2
 import numpy as np
-import skimage.data
 
+from bench.quality import photo, psnr
 from imgapi.engine import super_resolution as sr
 from imgapi.engine.cutout import LAMBDA_MB_PER_VCPU, cpu_count
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
-
-
-def _photo(name: str) -> np.ndarray:
-    image = getattr(skimage.data, name)()
-    return np.ascontiguousarray(np.dstack([image] * 3) if image.ndim == 2 else image[..., :3])
-
-
 def _cost(model: str, factor: int, threads: int) -> dict:
     """CPU and wall seconds per megapixel of input, on a 1024 x 768 photo (tiles' context counted in the input)."""
-    image = cv2.resize(_photo("astronaut"), (1024, 768), interpolation=cv2.INTER_CUBIC)
+    image = cv2.resize(photo("astronaut"), (1024, 768), interpolation=cv2.INTER_CUBIC)
     sr.load_net(model, threads)
     wall, cpu = time.perf_counter(), time.process_time()
     sr.upscale(image, (1024 * factor, 768 * factor), model, threads=threads)
@@ -51,19 +42,19 @@ def run(template: dict | None = None) -> dict:
     projected = padded_mp * per_padded_mp / vcpus
     quality = []
     for name in PHOTOS:
-        truth = _photo(name)
+        truth = photo(name)
         h, w = truth.shape[0] // 2 * 2, truth.shape[1] // 2 * 2
         truth = truth[:h, :w]
         small = cv2.resize(truth, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         lanczos = cv2.resize(small, (w, h), interpolation=cv2.INTER_LANCZOS4)
         learnt = sr.upscale(small, (w, h), model)
-        quality.append({"photo": name, "lanczos_db": _psnr(lanczos, truth), "learnt_db": _psnr(learnt, truth)})
+        quality.append({"photo": name, "lanczos_db": psnr(lanczos, truth), "learnt_db": psnr(learnt, truth)})
     targets = [
         {"target": f"fix x2 on the largest learnt input (2048x2048) <= half the worker's {worker['Timeout']} s timeout",
          "figure": f"{projected:.1f} s projected on {vcpus:.1f} vCPUs ({per_padded_mp:.1f} CPU-s per padded MP, "
                    f"{padded_mp:.2f} padded MP)", "met": projected <= worker["Timeout"] / 2},
         {"target": f"the time budget's cost figure ({sr.MODELS[model].cpu_seconds_per_mp} CPU-s/MP) is not below the "
-                   "measured one", "figure": f"{per_padded_mp:.1f} CPU-s/MP measured",
+                   "measured one by more than 10% (the machine's noise)", "figure": f"{per_padded_mp:.1f} CPU-s/MP measured",
          "met": per_padded_mp <= sr.MODELS[model].cpu_seconds_per_mp * 1.1},
         {"target": "fix x2 beats LANCZOS (PSNR) on every scikit-image photo",
          "figure": ", ".join(f"{q['photo']} {q['learnt_db']:.2f} vs {q['lanczos_db']:.2f} dB" for q in quality),

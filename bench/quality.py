@@ -43,11 +43,12 @@ DETAIL_OVER_LANCZOS = 2.0  # "well above": the learnt path's detail at least twi
 
 
 def photo(name: str) -> np.ndarray:
+    """One of scikit-image's photographs, as 8-bit RGB (the fix section uses these too)."""
     image = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
     return np.ascontiguousarray(np.dstack([image] * 3) if image.ndim == 2 else image[..., :3])
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
+def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
     diff = a.astype(np.float64) - b.astype(np.float64)
     mse = np.mean(diff[where] ** 2 if where is not None else diff ** 2)
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-9)))
@@ -90,8 +91,8 @@ def fix_quality() -> tuple[list[dict], list[list[np.ndarray]]]:
             for method, (out, cpu, enhancer) in outputs.items():
                 back = cv2.resize(out, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
                 rows.append({"photo": name, "factor": factor, "method": method, "enhancer": enhancer,
-                             "consistency_db": _psnr(back, small), "detail": _detail(out) / _detail(truth),
-                             "psnr_db": _psnr(out, truth), "cpu_s_per_output_mp": cpu / (w * h / 1e6)})
+                             "consistency_db": psnr(back, small), "detail": _detail(out) / _detail(truth),
+                             "psnr_db": psnr(out, truth), "cpu_s_per_output_mp": cpu / (w * h / 1e6)})
             if factor == 4:  # the middle third, where the detail can be seen
                 shown = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
                 middle = (slice(h // 3, 2 * h // 3), slice(w // 3, 2 * w // 3))
@@ -141,8 +142,8 @@ def border_scores(out: np.ndarray, truth: np.ndarray, border: np.ndarray) -> dic
         y = _luma(x)
         return float(np.mean((cv2.Sobel(y, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(y, cv2.CV_32F, 0, 1) ** 2)[border]))
 
-    return {"psnr_db": _psnr(out, truth, border), "ssim": float(ssim.mean(axis=2)[border].mean()),
-            "structure_db": _psnr(blur(out), blur(truth), border), "texture": energy(out) / energy(truth)}
+    return {"psnr_db": psnr(out, truth, border), "ssim": float(ssim.mean(axis=2)[border].mean()),
+            "structure_db": psnr(blur(out), blur(truth), border), "texture": energy(out) / energy(truth)}
 
 
 def expand_quality() -> tuple[list[dict], list[list[np.ndarray]]]:

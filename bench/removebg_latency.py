@@ -20,23 +20,14 @@ CALLS = 5  # per size, after one warm-up call
 TARGET_S = 20.0
 
 
-def _model_home() -> Path:
-    from bench.u2net_arch import build_u2net
-
-    home = WORK / "models" / "u2net"
-    path = home / "models" / "u2net" / "u2net.onnx"
-    if not path.exists():
-        build_u2net(path, "u2net")
-    return home
-
-
 def run() -> dict:
     import requests
 
     from bench.photos import jpeg, photo
+    from bench.u2net_arch import u2net_home
     from imgapi_local.devserver import DEMO_PASSWORD, DEMO_USER, LocalStack, free_port
 
-    os.environ.update({"U2NET_HOME": str(_model_home()), "SUBMITS_PER_MINUTE": "0", "JOBS_PER_DAY": "0"})
+    os.environ.update({"U2NET_HOME": str(u2net_home(WORK)), "SUBMITS_PER_MINUTE": "0", "JOBS_PER_DAY": "0"})
     results = []
     with LocalStack(port=free_port(), log=lambda line: None) as stack:
         session = requests.Session()

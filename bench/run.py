@@ -134,20 +134,13 @@ def _api_latency(home: Path, calls: int = 300) -> dict:
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from bench.photos import jpeg, photo, transparent_png
-    from bench.u2net_arch import build_u2net
-    from imgapi.engine import model_prep
+    from bench.u2net_arch import u2net_home
     from tests.support.u2net_model import build_u2net_like
 
     started = time.perf_counter()
     WORK.mkdir(exist_ok=True)
-    homes = {variant: WORK / "models" / variant for variant in ("u2net", "u2netp")}
-    for variant, home in homes.items():
-        # rembg's "u2net" session loads <home>/models/u2net/u2net.onnx: the p-shaped one stands in its place.
-        path = home / "models" / "u2net" / "u2net.onnx"
-        if not path.exists():
-            build_u2net(path, variant)
-        if model_prep.prepared_model(path) is None:
-            model_prep.prepare(path)  # what the worker image's build (and make install) does
+    # rembg's "u2net" session loads <home>/models/u2net/u2net.onnx: the p-shaped one stands in its place in its home.
+    homes = {variant: u2net_home(WORK, variant) for variant in ("u2net", "u2netp")}
     tiny_home = WORK / "models" / "signature"
     if not (tiny_home / "models" / "u2net" / "u2net.onnx").exists():
         build_u2net_like(tiny_home / "models" / "u2net" / "u2net.onnx")

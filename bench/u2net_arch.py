@@ -223,3 +223,17 @@ def count_parameters(path) -> int:
     model = onnx.load(str(path))
     kinds = (TensorProto.FLOAT, TensorProto.FLOAT16)
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type in kinds)
+
+
+def u2net_home(work: Path, variant: str = "u2net") -> Path:
+    """A U2NET_HOME whose "u2net" model is the `variant`-shaped random-weight one, built once and prepared as the
+    worker image's build prepares it (engine/model_prep), so every bench section times the same graph."""
+    from imgapi.engine import model_prep
+
+    home = work / "models" / variant
+    path = home / "models" / "u2net" / "u2net.onnx"  # rembg's "u2net" session loads this file
+    if not path.exists():
+        build_u2net(path, variant)
+    if model_prep.prepared_model(path) is None:
+        model_prep.prepare(path)
+    return home
