@@ -82,22 +82,23 @@ IMAGEEDIT = ModelFamily("image edit", ("wanx2.1-imageedit",), "/services/aigc/im
                         (BEIJING,))
 # Synchronous: a call holds its slot until it returns. DashScope documents no concurrency limit for it.
 # -plus and -max (and their dated snapshots, e.g. qwen-image-edit-plus-2025-10-30) make 1-6 images and take a size;
-# plain qwen-image-edit makes one and takes none.
-QWEN_EDIT = ModelFamily("prompt-driven image edit (Qwen)", ("qwen-image-edit-plus", "qwen-image-edit-max",
-                                                            "qwen-image-edit"),
+# plain qwen-image-edit, the same API, makes one and takes no size (so it cannot expand): a family of its own.
+QWEN_EDIT = ModelFamily("prompt-driven image edit (Qwen)", ("qwen-image-edit-plus", "qwen-image-edit-max"),
                         "/services/aigc/multimodal-generation/generation", False, 2, (BEIJING, SINGAPORE), max_n=6,
                         size=SizeRule(min_side=512, max_side=2048), pattern=r"qwen-image-edit-(plus|max)(-\d{4}-\d{2}-\d{2})?")
+QWEN_EDIT_BASIC = ModelFamily("prompt-driven image edit (Qwen, one image, no size)", ("qwen-image-edit",),
+                              QWEN_EDIT.path, False, 2, (BEIJING, SINGAPORE), max_n=1)
+QWEN_FAMILIES = (QWEN_EDIT, QWEN_EDIT_BASIC)
 WAN25 = ModelFamily("prompt-driven image edit (Wan 2.5, asynchronous)", ("wan2.5-i2i-preview",),
                     "/services/aigc/image2image/image-synthesis", True, 2, (BEIJING, SINGAPORE),
                     size=SizeRule(min_pixels=768 * 768, max_pixels=1280 * 1280, max_ratio=4.0))
 WAN27 = ModelFamily("prompt-driven image edit (Wan 2.7, synchronous)", ("wan2.7-image", "wan2.7-image-pro"),
                     "/services/aigc/multimodal-generation/generation", False, 2, (BEIJING, SINGAPORE),
                     size=SizeRule(min_pixels=768 * 768, max_pixels=2048 * 2048, max_ratio=8.0))
-PROMPT_FAMILIES = (QWEN_EDIT, WAN25, WAN27)
 
 OPERATION_FAMILIES: dict[str, tuple[ModelFamily, ...]] = {
-    "change_bg": (BACKGROUND, QWEN_EDIT, WAN25, WAN27),
-    "change_cloth": (TRYON, QWEN_EDIT, WAN25, WAN27),
+    "change_bg": (BACKGROUND, QWEN_EDIT, QWEN_EDIT_BASIC, WAN25, WAN27),
+    "change_cloth": (TRYON, QWEN_EDIT, QWEN_EDIT_BASIC, WAN25, WAN27),
     "expand": (IMAGEEDIT, QWEN_EDIT, WAN25, WAN27),
     "fix": (IMAGEEDIT, WAN25, WAN27),
 }
@@ -117,7 +118,7 @@ def model_setting(operation: str) -> str:
 
 def model_choices(operation: str, region: str | None = None) -> list[str]:
     return [model for family in OPERATION_FAMILIES[operation] if region is None or region in family.regions
-            for model in family.models if not (operation == "expand" and model == "qwen-image-edit")]
+            for model in family.models]
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,11 @@ class ModelChoice:
 
     @property
     def max_n(self) -> int:
-        return 1 if self.model == "qwen-image-edit" else self.family.max_n
+        return self.family.max_n
 
     @property
     def takes_size(self) -> bool:
-        return self.family.size is not None and self.model != "qwen-image-edit"
+        return self.family.size is not None
 
     @property
     def needs_input_size(self) -> bool:
@@ -160,8 +161,6 @@ def choose_model(operation: str) -> ModelChoice:
     for family in OPERATION_FAMILIES[operation]:
         if not family.serves(model):
             continue
-        if operation == "expand" and model == "qwen-image-edit":
-            break  # it takes no size, so it cannot grow the canvas
         if region not in family.regions:
             raise JobFailure(f"model {model!r} is not served in DashScope's region {region} (DASHSCOPE_REGION; it is "
                              f"served in {', '.join(family.regions)}); set {model_setting(operation)} to one of "
@@ -217,8 +216,9 @@ def _prompt_driven(choice: ModelChoice, images: list[str], text: str, n: int,
     if choice.family is WAN25:
         return {"model": choice.model, "input": {"prompt": text[:2000], "images": images},
                 "parameters": {**parameters, "prompt_extend": False}}
-    content = [{"image": url} for url in images] + [{"text": text[:800] if choice.family is QWEN_EDIT else text[:5000]}]
-    if choice.family is QWEN_EDIT and choice.model != "qwen-image-edit":
+    qwen = choice.family in QWEN_FAMILIES
+    content = [{"image": url} for url in images] + [{"text": text[:800] if qwen else text[:5000]}]
+    if choice.family is QWEN_EDIT:
         parameters["prompt_extend"] = False  # else an LLM rewrites the prompt
     return {"model": choice.model, "input": {"messages": [{"role": "user", "content": content}]},
             "parameters": parameters}
