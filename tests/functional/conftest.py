@@ -5,25 +5,10 @@ from __future__ import annotations
 import pytest
 
 from imgapi.dashscope import worker as dashscope_worker
-from imgapi.dashscope.client import Clock
 from imgapi.core.settings import get_settings
+from tests.support.clock import VirtualClock
 from tests.support.fake_dashscope import FakeDashScope
 from tests.support.worker import drain, worker_handler
-
-
-class VirtualClock(Clock):
-    """Time that passes only when the code sleeps: backoff ladders and deadlines run in no time."""
-
-    def __init__(self):
-        self.time = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
 
 
 @pytest.fixture

@@ -36,17 +36,7 @@ import requests as _requests  # noqa: E402
 from urllib3.exceptions import NewConnectionError, ProtocolError  # noqa: E402
 
 from imgapi.dashscope.client import DashScopeClient  # noqa: E402
-
-
-class _VirtualClock:
-    def __init__(self):
-        self.t = 0.0
-
-    def now(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.t += seconds
+from tests.support.clock import VirtualClock  # noqa: E402
 
 
 class _Answer:
@@ -91,7 +81,7 @@ FAILURES = {
 def test_a_post_that_may_have_reached_dashscope_is_sent_once_others_are_retried(kind, how):
     failure, maybe_sent = FAILURES[kind]
     session = _Session(failure)
-    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=_VirtualClock(),
+    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=VirtualClock(start=0),
                              retry=RetryPolicy(attempts=4, jitter=0), session=session)
     send = getattr(client, how)
     if maybe_sent:
@@ -106,7 +96,7 @@ def test_a_post_that_may_have_reached_dashscope_is_sent_once_others_are_retried(
 @pytest.mark.parametrize("kind", list(FAILURES))
 def test_a_task_query_is_retried_whatever_failed(kind):
     session = _Session(FAILURES[kind][0])
-    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=_VirtualClock(),
+    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=VirtualClock(start=0),
                              retry=RetryPolicy(attempts=4, jitter=0), session=session)
     client.query("t1", deadline=1000)
     assert session.calls == 2
@@ -114,7 +104,7 @@ def test_a_task_query_is_retried_whatever_failed(kind):
 
 def test_retries_stop_after_the_policys_attempts():
     session = _Session(429, times=10)
-    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=_VirtualClock(),
+    client = DashScopeClient("http://dashscope.test/api/v1", "sk", clock=VirtualClock(start=0),
                              retry=RetryPolicy(attempts=4, jitter=0), session=session)
     with pytest.raises(DashScopeError) as raised:
         client.call("/p", {}, deadline=1000)

@@ -20,7 +20,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from imgapi.dashscope import client as dashscope_client
 from imgapi.dashscope.client import DashScopeClient, DashScopeError, RetryPolicy, _before_sending
-from tests.unit.test_dashscope_client import _VirtualClock
+from tests.support.clock import VirtualClock
 
 ATTEMPTS = 3
 
@@ -111,7 +111,7 @@ def _reset(connection: socket.socket) -> None:
 
 def _client(base_url: str) -> tuple[DashScopeClient, _CountingSession]:
     session = _CountingSession()
-    return DashScopeClient(base_url, "sk-test", clock=_VirtualClock(), retry=RetryPolicy(attempts=ATTEMPTS, jitter=0),
+    return DashScopeClient(base_url, "sk-test", clock=VirtualClock(start=0), retry=RetryPolicy(attempts=ATTEMPTS, jitter=0),
                            session=session), session
 
 
