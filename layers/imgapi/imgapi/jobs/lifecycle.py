@@ -160,22 +160,14 @@ def claim(task_id: str, attempt: int, *, last_delivery: bool = False) -> dict | 
     dies, nothing else would finish it, so the sweeper fails it once the delivery has surely ended.
     """
     now = now_iso()
-    try:
-        item = _table().update_item(
-            Key={"task_id": task_id},
-            UpdateExpression="SET #s = :processing, attempt = :a, started_at = if_not_exists(started_at, :now), "
-                             "updated_at = :now, last_delivery = :last",
-            ConditionExpression="attribute_exists(task_id) AND (#s = :pending OR (#s = :processing AND attempt < :a))",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":processing": PROCESSING, ":pending": PENDING, ":a": attempt, ":now": now,
-                                       ":last": last_delivery},
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return None
-        raise
-    return plain(item)
+    return _update_if(
+        task_id,
+        UpdateExpression="SET #s = :processing, attempt = :a, started_at = if_not_exists(started_at, :now), "
+                         "updated_at = :now, last_delivery = :last",
+        ConditionExpression="attribute_exists(task_id) AND (#s = :pending OR (#s = :processing AND attempt < :a))",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":processing": PROCESSING, ":pending": PENDING, ":a": attempt, ":now": now,
+                                   ":last": last_delivery})
 
 
 def _finish(task_id: str, attempt: int | None, update: str, values: dict,
@@ -187,22 +179,22 @@ def _finish(task_id: str, attempt: int | None, update: str, values: dict,
     if attempt is not None:
         condition += " AND attempt = :a"
         values[":a"] = attempt
+    job = _update_if(task_id, UpdateExpression=update + ", updated_at = :now, finished_at = :now REMOVE open_shard",
+                     ConditionExpression=condition, ExpressionAttributeNames={"#s": "status"},
+                     ExpressionAttributeValues=values)
+    if job is not None:
+        webhook_events.job_ended(job)  # every terminal transition passes here: its webhook, if it has one
+    return job
+
+
+def _update_if(task_id: str, **update) -> dict | None:
+    """A conditional update of a job row: the row as it now is, or None when the condition failed."""
     try:
-        job = _table().update_item(
-            Key={"task_id": task_id},
-            UpdateExpression=update + ", updated_at = :now, finished_at = :now REMOVE open_shard",
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
+        return plain(_table().update_item(Key={"task_id": task_id}, ReturnValues="ALL_NEW", **update)["Attributes"])
     except ClientError as exc:
         if is_condition_failure(exc):
             return None
         raise
-    job = plain(job)
-    webhook_events.job_ended(job)  # every terminal transition passes here: its webhook, if it has one
-    return job
 
 
 def complete(task_id: str, attempt: int, results: list[dict]) -> dict | None:
