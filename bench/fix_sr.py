@@ -12,7 +12,7 @@ import numpy as np
 
 from bench.quality import photo, psnr
 from imgapi.engine import super_resolution as sr
-from imgapi.engine.cutout import LAMBDA_MB_PER_VCPU, cpu_count
+from imgapi.core.cpus import LAMBDA_MB_PER_VCPU, cpu_count
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")
 

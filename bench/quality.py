@@ -29,7 +29,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from imgapi.engine import exemplar_fill, super_resolution
-from imgapi.engine.cutout import cpu_count
+from imgapi.core.cpus import cpu_count
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET = ROOT / "bench-results" / "quality_sheet.png"

