@@ -14,7 +14,7 @@ import time
 
 def _ours(spec: dict, data: bytes) -> tuple[dict, bytes, tuple[int, int]]:
     from imgapi.engine.pipeline import run_combo
-    from imgapi.jobs.removal_configs import RemovalConfig
+    from imgapi.engine.cutout_settings import RemovalConfig
 
     config = RemovalConfig(model=spec.get("model", "u2net"))
     timings: dict[str, float] = {}
@@ -60,6 +60,12 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    if spec["pipeline"] == "ours":
+        # As the image worker's entry does (functions/image_worker/app.py) with its deployment's default model,
+        # here the case's: the model loads while the pipeline's modules import.
+        from imgapi.engine import cutout
+
+        cutout.preload(spec.get("model", "u2net"))
     data = open(spec["image"], "rb").read()
     run = _ours if spec["pipeline"] == "ours" else _straightforward
     runs = []

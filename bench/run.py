@@ -6,6 +6,7 @@ memory is the case's own), prints a table with the targets and writes bench-resu
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -22,27 +23,36 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench-results"
 
 
-def _env(home: Path) -> dict:
+@functools.lru_cache(maxsize=1)
+def _worker_malloc() -> dict:
     # The worker's malloc settings in Lambda (template.yaml), read from there so the two cannot drift.
     from imgapi_local.template import load_template
 
     worker_env = load_template()["Resources"]["ImageWorkerFunction"]["Properties"]["Environment"]["Variables"]
-    malloc = {k: str(v) for k, v in worker_env.items() if k.startswith("MALLOC_")}
-    return {**os.environ, **malloc, "U2NET_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return {k: str(v) for k, v in worker_env.items() if k.startswith("MALLOC_")}
+
+
+def _env(home: Path) -> dict:
+    return {**os.environ, **_worker_malloc(), "U2NET_HOME": str(home), "PYTHONPATH": str(ROOT)}
 
 
 def _case(spec: dict, home: Path) -> dict:
-    done = subprocess.run([sys.executable, "-m", "bench.case", json.dumps(spec)], cwd=ROOT, env=_env(home),
+    """One case in a fresh process: its printed result, and `process_s`, the process's wall time from its start to
+    its exit (nothing of this process's own work inside: the template is parsed once, above)."""
+    env = _env(home)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.case", json.dumps(spec)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
+    process_s = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"case {spec} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": process_s}
 
 
 def _bare_inference(model: Path) -> float:
     import onnxruntime as ort
 
-    from imgapi.engine.cutout import cpu_count
+    from imgapi.core.cpus import cpu_count
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_count()

@@ -140,9 +140,15 @@ def bob(stack) -> str:
     return issue_token("bob")[0]
 
 
+def _forget_sessions() -> None:
+    for pending in list(cutout._loading.values()):
+        pending.exception()  # a load under way (a worker's preload) ends first, so it cannot land after the clear
+    cutout._sessions.clear()
+
+
 @pytest.fixture
 def fresh_sessions():
     """Forget loaded rembg sessions (for tests that change where models are found)."""
-    cutout._sessions.clear()
+    _forget_sessions()
     yield
-    cutout._sessions.clear()
+    _forget_sessions()

@@ -116,8 +116,8 @@ def test_a_result_over_the_response_limit_is_resampled_not_cut_out_again(api, al
     data = io.BytesIO()
     Image.fromarray(noisy).save(data, "PNG")
     calls = []
-    real_mask = cutout.model_mask
-    monkeypatch.setattr(cutout, "model_mask", lambda *args, **kwargs: calls.append(1) or real_mask(*args, **kwargs))
+    real_mask = cutout.mask_of
+    monkeypatch.setattr(cutout, "mask_of", lambda *args, **kwargs: calls.append(1) or real_mask(*args, **kwargs))
     full = api.call("POST", "/v1.0/removebg", token=alice, files={"image_file": ("a.png", data.getvalue(), "image/png")},
                     form={"size": "full", "bg_color": "fff", "format": "png"})
     assert full.status == 200 and full.headers["x-width"] == "300"

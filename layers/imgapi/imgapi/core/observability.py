@@ -4,7 +4,7 @@ The service name comes from POWERTOOLS_SERVICE_NAME, which template.yaml sets pe
 """
 import functools
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 
 class RequestLogger(Logger):
@@ -43,8 +43,18 @@ class RequestLogger(Logger):
 
 
 logger = RequestLogger()
-tracer = Tracer()
 metrics = Metrics(namespace="imgapi")
+
+
+def __getattr__(name: str):
+    # The Tracer loads the X-Ray SDK and botocore (about 0.3 s). Only handlers trace, so it is made on first
+    # use: the image engine, which logs, starts a worker's first job without it.
+    if name == "tracer":
+        from aws_lambda_powertools import Tracer
+
+        globals()["tracer"] = tracer = Tracer()
+        return tracer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: E402
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: E402

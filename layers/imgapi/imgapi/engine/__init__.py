@@ -3,4 +3,4 @@ encoding; pure image work on plain values.
 
 Imports imagefiles and core: it knows nothing of jobs, users, the API or DashScope.
 """
-__all__: list[str] = []  # no handler calls the engine directly; the workers in jobs do
+__all__ = ["cutout"]  # the image worker's entry starts loading its model; its jobs run through jobs.worker

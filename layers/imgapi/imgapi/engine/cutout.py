@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
+from concurrent.futures import Future
 from contextlib import nullcontext
-from threading import Lock
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from imgapi.engine import model_prep, numba_cache
+from imgapi.core.cpus import cpu_count
 from imgapi.core.errors import JobFailure
 from imgapi.core.observability import logger
 
@@ -33,7 +35,8 @@ MODEL_INPUTS: dict[str, tuple[int, tuple[float, ...], tuple[float, ...]]] = {
 }
 
 _sessions: dict[str, object] = {}
-_lock = Lock()
+_loading: dict[str, Future] = {}  # loads under way: whoever asks for the model meanwhile waits for that one
+_lock = threading.Lock()
 
 
 def _partial_package(name: str) -> None:
@@ -75,42 +78,6 @@ def session_class(model: str):
     return sessions.get(model)
 
 
-# Lambda gives a function CPU in proportion to its memory: one vCPU's worth per 1,769 MB.
-LAMBDA_MB_PER_VCPU = 1769
-
-
-def _cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> float | None:
-    """The CPU quota of this process's cgroup in CPUs (v2 cpu.max or v1 cfs quota), if it has one."""
-    try:
-        with open(os.path.join(root, "cpu.max")) as handle:
-            quota, period = handle.read().split()[:2]
-            return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as q, open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as p:
-            quota, period = int(q.read()), int(p.read())
-            return None if quota <= 0 else quota / period
-    except (OSError, ValueError):
-        return None
-
-
-def cpu_count() -> int:
-    """The vCPUs this process can really use: the host's cores visible to us, capped by the cgroup
-    quota and by what Lambda's memory setting buys (a 3 GB function on a 64-core host has ~1.7)."""
-    try:
-        count = float(len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        count = float(os.cpu_count() or 1)
-    quota = _cgroup_cpu_limit()
-    if quota:
-        count = min(count, quota)
-    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-    if memory and memory.isdigit():
-        count = min(count, int(memory) / LAMBDA_MB_PER_VCPU)
-    return max(1, round(count))
-
-
 def model_locations(model: str) -> list[str]:
     """Where rembg looks for a model's .onnx file (U2NET_HOME or its default home)."""
     cls = session_class(model)
@@ -127,12 +94,62 @@ def _prepared_model(model: str):
 
 
 def get_session(model: str):
-    """The rembg session for a model, created once per container (loading a model costs seconds)."""
+    """The rembg session for a model, created once per container (loading a model costs seconds). A caller that
+    asks while the model loads (a preload, another thread's job) waits for that load and shares its outcome."""
     with _lock:
         session = _sessions.get(model)
-        if session is None:
-            session = _sessions[model] = _load_session(model)
-        return session
+        if session is not None:
+            return session
+        pending = _loading.get(model)
+        mine = pending is None
+        if mine:
+            pending = _loading[model] = Future()
+    if not mine:
+        return pending.result()
+    # The outcome is recorded before the waiters wake, so that they (and anyone after them) see it settled.
+    try:
+        session = _load_session(model)
+    except BaseException as exc:
+        with _lock:
+            _loading.pop(model, None)  # not kept: the next job tries again (the model may be there by then)
+        pending.set_exception(exc)
+        raise
+    with _lock:
+        _sessions[model] = session
+        _loading.pop(model, None)
+    pending.set_result(session)
+    return session
+
+
+def preload(model: str) -> None:
+    """Start loading a model's session on a thread of its own, and return.
+
+    onnxruntime releases the GIL while it reads and initialises a model (a quarter of a second for U2-Net, more
+    for IS-Net), so what the process does meanwhile (the worker's remaining imports, a job's decoding and
+    enhancing) costs no extra time; get_session then waits for this load instead of starting another. The imports
+    the load needs (onnxruntime, rembg's session module) run here, in the caller's thread: they hold the GIL, and on
+    the thread they would only slow the caller's own imports down, delaying the part that runs in parallel."""
+    if model in _sessions or model in _loading:
+        return
+    import onnxruntime  # noqa: F401
+
+    session_class(model)
+
+    def load() -> None:
+        try:
+            get_session(model)
+        except JobFailure:
+            pass  # _load_session logged why; a job that needs the model fails with the same error
+
+    threading.Thread(target=load, name=f"load-{model}", daemon=True).start()
+
+
+def preload_default() -> None:
+    """The image worker's first step: load the deployment's default model (DEFAULT_REMBG_MODEL, else the first of
+    REMBG_MODELS) while the handler's imports run, instead of inside its first job."""
+    from imgapi.core.settings import get_settings
+
+    preload(get_settings().default_rembg_model)
 
 
 def _load_session(model: str):
@@ -186,13 +203,17 @@ def model_mask(image: Image.Image, model: str, clock: Clock | None = None) -> np
     not resized: the caller resamples it once, to the size it needs. Other models go through rembg's
     own predict() and come back at the image's size.
     """
-    clock = clock or (lambda _name: nullcontext())
-    session = get_session(model)
+    return mask_of(model_input(image, model, clock), model, clock)
+
+
+def model_input(image: Image.Image, model: str, clock: Clock | None = None) -> np.ndarray | Image.Image:
+    """What the model runs on. For the models in MODEL_INPUTS, the photo at the model's side as a small float
+    tensor, so that the caller may free the photo before inference; for other models, the image itself (rembg's
+    own predict() takes it)."""
     if model not in MODEL_INPUTS:
-        with clock("inference"):
-            return np.asarray(session.predict(image)[0].convert("L"))
+        return image
     side, mean, std = MODEL_INPUTS[model]
-    with clock("prepare"):
+    with (clock or _no_clock)("prepare"):
         # rembg: LANCZOS to the model's side, divide by the image's maximum, subtract mean, divide by std.
         # reducing_gap lets Pillow shrink by an integer factor first, which is much faster on large
         # photos and differs from a full LANCZOS by resampling error only.
@@ -200,14 +221,27 @@ def model_mask(image: Image.Image, model: str, clock: Clock | None = None) -> np
         small /= max(float(small.max()), 1e-6)
         small -= np.array(mean, np.float32)
         small /= np.array(std, np.float32)
-        tensor = np.ascontiguousarray(small.transpose(2, 0, 1)[None])
+        return np.ascontiguousarray(small.transpose(2, 0, 1)[None])
+
+
+def mask_of(prepared: np.ndarray | Image.Image, model: str, clock: Clock | None = None) -> np.ndarray:
+    """model_mask's mask from model_input's output."""
+    clock = clock or _no_clock
+    session = get_session(model)
+    if model not in MODEL_INPUTS:
+        with clock("inference"):
+            return np.asarray(session.predict(prepared)[0].convert("L"))
     with clock("inference"):
         inner = session.inner_session
-        prediction = inner.run(None, {inner.get_inputs()[0].name: tensor})[0][0, 0]
+        prediction = inner.run(None, {inner.get_inputs()[0].name: prepared})[0][0, 0]
     with clock("mask"):
         low, high = float(prediction.min()), float(prediction.max())
         scaled = (prediction - low) / (high - low) if high > low else np.zeros_like(prediction)
         return (np.clip(scaled, 0, 1) * 255).astype(np.uint8)
+
+
+def _no_clock(_name: str):
+    return nullcontext()
 
 
 def refine(image: Image.Image, mask: np.ndarray, alpha_matting: bool, post_process: bool,
