@@ -44,7 +44,7 @@ test: $(STAMP)
 load: $(STAMP)
 	$(BIN)/python -m pytest -m load tests/load $(PYTEST_ARGS)
 
-# Performance figures next to their targets (about 3 minutes); writes bench-results/bench.json.
+# Performance figures next to their targets (about 7 minutes on 2 cores); writes bench-results/bench.json.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
