@@ -1,6 +1,9 @@
 """One benchmark case in a fresh process, so its peak memory is its own: `python -m bench.case '<json>'`.
 
-Prints one JSON line: median stage times, total, peak RSS, output size (and writes the output image).
+"ours" is imgapi's pipeline (engine/pipeline.run_combo, its model preloaded as the image worker does), "straightforward"
+is rembg.remove, LANCZOS and Pillow's default PNG; both are pipelines alone, with no AWS in either process (unless the
+spec's `worker_imports` adds a Lambda worker's imports to both). Prints one JSON line: median stage times, total, peak
+RSS, output size (and writes the output image).
 """
 from __future__ import annotations
 
@@ -66,6 +69,11 @@ def main() -> None:
         from imgapi.engine import cutout
 
         cutout.preload(spec.get("model", "u2net"))
+    if spec.get("worker_imports"):
+        # Both pipelines are compared as pipelines: neither process fetches or stores through AWS. With this, each
+        # also imports what a Lambda worker around it would (boto3, Powertools' batch and tracer: ours's own).
+        from imgapi.core import batch  # noqa: F401
+        from imgapi.jobs import worker  # noqa: F401
     data = open(spec["image"], "rb").read()
     run = _ours if spec["pipeline"] == "ours" else _straightforward
     runs = []

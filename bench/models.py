@@ -61,11 +61,13 @@ def _process(case, spec: dict, home: Path) -> dict:
     return case({**spec, "warmup": 0, "repeat": 1}, home)  # one job: the process is the worker's cold start
 
 
-def compare(work: Path, case, difference, home: Path, model: str, image: str, pairs: int) -> dict:
-    """Ours and the straightforward pipeline in alternated fresh processes on one image, one job each."""
+def compare(work: Path, case, difference, home: Path, model: str, image: str, pairs: int,
+            as_workers: bool = False) -> dict:
+    """Ours and the straightforward pipeline in alternated fresh processes on one image, one job each; `as_workers`:
+    each process also imports what the image worker's Lambda entry imports (bench.case)."""
     ours_runs, theirs_runs = [], []
     ours_out, theirs_out = work / f"ours_{model}_{image}.png", work / f"straightforward_{model}_{image}.png"
-    spec = {"model": model, "image": str(work / image), "level": LEVEL}
+    spec = {"model": model, "image": str(work / image), "level": LEVEL, "worker_imports": as_workers}
     for _ in range(pairs):
         ours_runs.append(_process(case, {**spec, "pipeline": "ours", "output": str(ours_out)}, home))
         theirs_runs.append(_process(case, {**spec, "pipeline": "straightforward", "size": ours_runs[-1]["size"],
@@ -98,6 +100,9 @@ def run(work: Path, case, difference, env_for, u2net_home: Path) -> dict:
             print(f"{model:18s} {image:20s} whole process: ours {compared['ours']['process_s']:.2f} s "
                   f"({compared['ours']['peak_rss_mb']:.0f} MB)  straightforward {compared['straightforward']['process_s']:.2f} s"
                   f" ({compared['straightforward']['peak_rss_mb']:.0f} MB)  x{compared['speedup']:.2f}", flush=True)
+    # Not a target: the U2-Net 1 MP pair again, each process also carrying a Lambda worker's AWS imports.
+    report["u2net_as_workers"] = compare(work, case, difference, u2net_home, "u2net", "portrait_1024.jpg",
+                                         PLAN["portrait_1024.jpg"], as_workers=True)
     for key, home, model in (("cold_start", work / "models" / "isnet", MODEL), ("u2net_cold_start", u2net_home, "u2net")):
         report[key] = cold_start(work, env_for(home), model)  # each part on its own
         report[f"{key}_preloaded"] = cold_start(work, env_for(home), model, preload=True)  # as the worker's entry does
@@ -156,6 +161,12 @@ def print_report(report: dict) -> list[dict]:
                   f"straightforward {theirs['process_s']:6.2f} s {theirs['peak_rss_mb']:5.0f} MB | x{case['speedup']:.2f} "
                   f"(pairs {', '.join(f'{r:.2f}' for r in case['pair_ratios'])}) | alpha diff "
                   f"{case['difference']['alpha_mean_abs']:.2f}, mask agreement {case['difference']['mask_agreement']:.4f}")
+        if "u2net_as_workers" in section:
+            workers = section["u2net_as_workers"]
+            print(f"  not a target: u2net portrait_1024.jpg with each process also importing the image worker's AWS "
+                  f"modules (boto3, Powertools' batch and tracer), as two Lambda workers would: ours "
+                  f"{workers['ours']['process_s']:.2f} s, straightforward {workers['straightforward']['process_s']:.2f} s,"
+                  f" x{workers['speedup']:.2f}")
         for kind, row in section.get("prepare", {}).get("prepared", {}).items():
             print(f"  ISNet prepared graph ({kind}): mask agreement with the fp16 original {row['mask_agreement']:.4f}, "
                   f"mean |diff| {row['mask_mean_abs']:.3f} / 255")

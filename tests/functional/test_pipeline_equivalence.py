@@ -105,3 +105,32 @@ def test_isnet_combo_matches_the_straightforward_pipeline_without_the_refinement
     assert ours.shape == theirs.shape
     assert np.abs(ours[..., 3] - theirs[..., 3]).mean() < 2.0
     assert ((ours[..., 3] > 127) == (theirs[..., 3] > 127)).mean() > 0.99
+
+
+def _recorded(monkeypatch, order: list) -> None:
+    from imgapi.engine import pipeline
+
+    mask_of, enhance_colour = cutout.mask_of, pipeline.enhance_colour
+    monkeypatch.setattr(cutout, "mask_of", lambda *a, **k: order.append("mask") or mask_of(*a, **k))
+    monkeypatch.setattr(pipeline, "enhance_colour", lambda *a, **k: order.append("colour") or enhance_colour(*a, **k))
+
+
+def test_a_model_rembg_runs_on_the_photo_gets_its_mask_before_the_photo_is_freed(photo, monkeypatch):
+    # A model outside MODEL_INPUTS (BiRefNet, BRIA...) goes through rembg's own predict(), which needs the photo
+    # open: the combo takes its mask first. A model on a tensor of its own gets its colour first (while a first
+    # job's model is still loading). U2-Net stands in for the first kind here, through rembg's predict().
+    order: list = []
+    _recorded(monkeypatch, order)
+    expected = np.asarray(Image.open(io.BytesIO(run_combo(photo, "light", CONFIG, max_edge=4096).data))).astype(int)
+    assert order == ["colour", "mask"]
+
+    order.clear()
+    monkeypatch.setattr(cutout, "MODEL_INPUTS", {k: v for k, v in cutout.MODEL_INPUTS.items() if k != "u2net"})
+    ours = np.asarray(Image.open(io.BytesIO(run_combo(photo, "light", CONFIG, max_edge=4096).data))).astype(int)
+    assert order == ["mask", "colour"]
+    assert ours.shape == expected.shape
+    # rembg's predict() resizes its mask to the photo before the combo resamples it to the output: resampling apart,
+    # the same mask, and the same colour wherever both are opaque.
+    assert np.abs(ours[..., 3] - expected[..., 3]).mean() < 2.0
+    both = (ours[..., 3] == 255) & (expected[..., 3] == 255)
+    assert both.mean() > 0.1 and (ours[both][:, :3] == expected[both][:, :3]).all()

@@ -16,6 +16,7 @@ import pytest
 
 from imgapi.core.errors import JobFailure
 from imgapi.engine import cutout
+from tests.support.waiting import REAL_WORK_SECONDS as WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,14 +43,14 @@ class BlockedLoad:
     def __call__(self, model: str):
         self.calls += 1
         self.entered.set()
-        assert self.release.wait(10), "the test never released the load"
+        assert self.release.wait(WAIT), "the test never released the load"
         if self.fail_first and self.calls == 1:
             raise JobFailure(f"rembg model {model!r} is not available", code="model_unavailable")
         return object()
 
 
 @pytest.fixture
-def blocked(monkeypatch):
+def blocked(monkeypatch, fresh_sessions):  # fresh_sessions: a load another test started has ended first
     monkeypatch.setattr(cutout, "_sessions", {})
     monkeypatch.setattr(cutout, "_loading", {})
     monkeypatch.setattr(cutout, "Future", SeenFuture)
@@ -79,14 +80,14 @@ def _in_thread(function, *args) -> Future:
 def test_a_job_that_asks_while_the_preload_runs_waits_for_it_instead_of_loading_again(blocked):
     load = blocked()
     cutout.preload("u2net")
-    assert load.entered.wait(10)
+    assert load.entered.wait(WAIT)
 
     job = _in_thread(cutout.get_session, "u2net")
-    assert SeenFuture.waiting.wait(10), "the job did not wait for the load under way"
+    assert SeenFuture.waiting.wait(WAIT), "the job did not wait for the load under way"
     assert not job.done()
     load.release.set()
 
-    session = job.result(10)
+    session = job.result(WAIT)
     assert load.calls == 1
     assert cutout.get_session("u2net") is session  # kept for the container's later jobs
     assert cutout._loading == {}
@@ -95,13 +96,13 @@ def test_a_job_that_asks_while_the_preload_runs_waits_for_it_instead_of_loading_
 def test_a_failed_load_is_the_waiting_jobs_error_and_the_next_job_tries_again(blocked):
     load = blocked(fail_first=True)
     cutout.preload("u2net")
-    assert load.entered.wait(10)
+    assert load.entered.wait(WAIT)
     job = _in_thread(cutout.get_session, "u2net")
-    assert SeenFuture.waiting.wait(10)
+    assert SeenFuture.waiting.wait(WAIT)
     load.release.set()
 
     with pytest.raises(JobFailure) as failure:
-        job.result(10)
+        job.result(WAIT)
     assert failure.value.code == "model_unavailable"
     assert cutout._loading == {} and cutout._sessions == {}
 
@@ -118,6 +119,25 @@ def test_preload_does_nothing_for_a_model_already_loaded(blocked):
 
     assert cutout._loading == {} and load.calls == 0
     assert cutout.get_session("u2net") is loaded
+
+
+def test_what_a_load_logs_on_its_thread_carries_the_keys_of_the_job_that_started_it(blocked, monkeypatch):
+    from imgapi.core.observability import logger
+
+    seen = {}
+
+    def load(model: str):
+        seen.update(logger.get_current_keys(), thread=threading.current_thread().name)
+        return object()
+
+    monkeypatch.setattr(cutout, "_load_session", load)
+    logger.append_keys(task_id="task-1")
+    try:
+        cutout.preload("u2net")
+        cutout.get_session("u2net")  # waits for the preload's load, registered before preload returned
+    finally:
+        logger.remove_keys(["task_id"])
+    assert seen["thread"] == "load-u2net" and seen["task_id"] == "task-1"
 
 
 def _python(script: str, env_extra: dict) -> dict:
@@ -149,8 +169,9 @@ print(json.dumps({"started": started, "loaded": sorted(cutout._sessions), "shape
 
 
 def test_the_image_engine_does_not_import_the_tracer_or_the_aws_sdk():
-    # A worker's first job pays for every import: the engine needs neither X-Ray (0.3 s with botocore's sessions) nor
-    # boto3. (Powertools itself imports botocore's bare package, for its user agent: under a millisecond.)
+    # The engine is pure image work: it needs neither X-Ray (0.3 s with botocore's sessions) nor boto3, which the
+    # worker's handler imports while its model loads. (Powertools imports botocore's bare package, for its user
+    # agent: under a millisecond.)
     seen = _python("""
 import json, sys
 from imgapi.engine import pipeline

@@ -48,7 +48,7 @@ metrics = Metrics(namespace="imgapi")
 
 def __getattr__(name: str):
     # The Tracer loads the X-Ray SDK and botocore (about 0.3 s). Only handlers trace, so it is made on first
-    # use: the image engine, which logs, starts a worker's first job without it.
+    # use: importing the image engine, which only logs, does not load it (the worker's handler still does).
     if name == "tracer":
         from aws_lambda_powertools import Tracer
 

@@ -104,9 +104,12 @@ def get_session(model: str):
         mine = pending is None
         if mine:
             pending = _loading[model] = Future()
-    if not mine:
-        return pending.result()
-    # The outcome is recorded before the waiters wake, so that they (and anyone after them) see it settled.
+    return _load_into(model, pending) if mine else pending.result()
+
+
+def _load_into(model: str, pending: Future):
+    """Runs the load that `pending` (already in _loading) stands for, and settles it. The outcome is recorded
+    before the waiters wake, so that they, and anyone after them, see it settled."""
     try:
         session = _load_session(model)
     except BaseException as exc:
@@ -129,15 +132,21 @@ def preload(model: str) -> None:
     enhancing) costs no extra time; get_session then waits for this load instead of starting another. The imports
     the load needs (onnxruntime, rembg's session module) run here, in the caller's thread: they hold the GIL, and on
     the thread they would only slow the caller's own imports down, delaying the part that runs in parallel."""
-    if model in _sessions or model in _loading:
+    if model in _sessions or model in _loading:  # read without the lock: the check under it below decides
         return
     import onnxruntime  # noqa: F401
 
     session_class(model)
+    with _lock:
+        if model in _sessions or model in _loading:
+            return
+        pending = _loading[model] = Future()  # registered before returning: a job asking next waits for this load
+    keys = logger.thread_safe_get_current_keys()
 
     def load() -> None:
+        logger.append_keys(**keys)  # the caller's (a job's task_id, correlation id) on what the load logs
         try:
-            get_session(model)
+            _load_into(model, pending)
         except JobFailure:
             pass  # _load_session logged why; a job that needs the model fails with the same error
 

@@ -155,15 +155,18 @@ def cut_out(data: bytes, config: RemovalConfig, level: EnhanceLevel | None, *, m
         # The common case: colour is the photo's own everywhere, so it is enhanced as it is and
         # the model's mask is resampled once, straight to the output size (whatever its own size: a
         # 1024x1024 photo and IS-Net's 1024x1024 mask take this path too, not the refinements').
-        # The colour needs no mask, so it comes first: on a worker's first job the model is still loading
-        # meanwhile (cutout.preload), and the photo's pixels are freed before inference needs its memory.
+        # The colour needs no mask, so when the model runs on a small tensor of its own, the colour comes first:
+        # on a worker's first job the model is still loading meanwhile (cutout.preload), and the photo's pixels are
+        # freed before inference needs memory. A model that rembg runs on the photo itself gets its mask first.
+        colour_first = model_input is not image
+        mask = None if colour_first else cutout.mask_of(model_input, config.model, stage)
         with stage("enhance"):
             photo = np.asarray(image)
-            if model_input is not image:
-                image.close()  # frees Pillow's copy of the pixels: on a 12 MP photo, 36 MB less at the peak
+            image.close()  # frees Pillow's copy of the pixels: on a 12 MP photo, 36 MB less at the peak
             rgb = enhance_colour(photo, level, size) if level else resample(photo, size)
             del photo
-        mask = cutout.mask_of(model_input, config.model, stage)
+        if colour_first:
+            mask = cutout.mask_of(model_input, config.model, stage)
         del model_input
         with stage("mask"):
             alpha = resample(mask, size)
