@@ -343,3 +343,20 @@ def test_every_route_with_parameters_has_cases():
                        if any(text_bad_values(p) for p in route.path_params + route.query)
                        or route.body and any(typed_bad_values(p) for p in route.body.fields)}
     assert with_parameters <= covered, with_parameters - covered
+
+
+CLOSED_BODIES = sorted(key for key, route in ROUTES_BY_KEY.items()
+                       if route.body and route.body.closed and JSON in route.body.media_types)
+
+
+@pytest.mark.parametrize("key", CLOSED_BODIES)
+def test_a_closed_body_refuses_a_field_it_does_not_declare(module_api, key):
+    # The contract (and the OpenAPI document: additionalProperties false) says these bodies are closed: a misspelt
+    # field is a 400 naming it, never silently dropped.
+    api, token = module_api
+    _assert_refused(api.call(**_request(key, "json", "colour_scheme", "dark", token)), "bad_parameter", "colour_scheme")
+
+
+def test_the_closed_bodies_are_the_contracts():
+    assert {"PUT /api/v1/webhook-settings", "POST /api/v1/api-keys", "POST /api/v1/auth/password",
+            "POST /api/v1/configs"} <= set(CLOSED_BODIES)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from imgapi.auth import login_throttle, users
 from imgapi.core.errors import BadRequest, Unauthorized
 from imgapi.core.parameters import STRING, Param, Values
-from imgapi.core.request_body import parse_json, raw_body
+from imgapi.core.request_body import closed_object, parse_json, raw_body
 
 CURRENT_PASSWORD = Param("current_password", STRING, "The password the account has now.", max_length=1024,
                          code="bad_credentials", secret=True, extra_schema={"format": "password"})
@@ -29,14 +29,8 @@ def logout_everywhere(owner: str) -> None:
 
 def change_password(owner: str, raw_event: dict) -> None:
     """The JSON body {"current_password", "new_password"}: the password is replaced and earlier tokens revoked."""
-    body = parse_json(raw_body(raw_event) or b"{}")
-    if not isinstance(body, dict):
-        raise BadRequest('the body must be a JSON object: {"current_password": "...", "new_password": "..."}',
-                         code="bad_body")
-    unknown = sorted(set(body) - {p.name for p in FIELDS})
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; only current_password and new_password are accepted",
-                         code="bad_parameter")
+    body = closed_object(parse_json(raw_body(raw_event) or b"{}"), tuple(p.name for p in FIELDS),
+                         '{"current_password": "...", "new_password": "..."}')
     values = Values(body, text=False)
     current, new = values.read(CURRENT_PASSWORD), values.read(NEW_PASSWORD)
     if not current or not new:

@@ -19,6 +19,7 @@ from imgapi.core import aws
 from imgapi.core.errors import BadRequest, NotFound
 from imgapi.core.parameters import STRING, UUID_FORMAT, Param
 from imgapi.core.records import is_condition_failure, now_iso
+from imgapi.core.request_body import closed_object
 from imgapi.core.settings import get_settings
 
 KEY_PREFIX = "imgapi_"
@@ -54,11 +55,7 @@ def _view(item: dict) -> dict:
 
 def create_key(owner: str, body) -> dict:
     """A new key for `owner` from the request's JSON body {"name": ...}: the only answer that carries the key."""
-    if not isinstance(body, dict):
-        raise BadRequest('the body must be a JSON object: {"name": "..."}', code="bad_body")
-    unknown = sorted(set(body) - {KEY_NAME.name})
-    if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(unknown)}; only name is accepted", code="bad_parameter")
+    body = closed_object(body, (KEY_NAME.name,), '{"name": "..."}')
     name = KEY_NAME.read(body.get(KEY_NAME.name))
     if not name:
         raise BadRequest("name is required: a name to recognise the key by", code="missing_field")

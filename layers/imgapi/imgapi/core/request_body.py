@@ -168,6 +168,17 @@ def parse_json(body: bytes):
     return data
 
 
+def closed_object(body, accepted: tuple[str, ...], shape: str) -> dict:
+    """A JSON body that must be an object with no fields but `accepted` (a closed body in the API contract): the
+    object, or a 400 saying what to send (bad_body) or which fields are not known (bad_parameter)."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object: {shape}", code="bad_body")
+    unknown = sorted(map(str, set(body) - set(accepted)))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)[:200]}; accepted: {', '.join(accepted)}",
+                         code="bad_parameter")
+    return body
+
 
 def idempotency_key(raw_event: dict) -> str | None:
     """The Idempotency-Key header, if the client sent one (printable, at most 255 characters)."""

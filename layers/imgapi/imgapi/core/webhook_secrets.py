@@ -16,6 +16,7 @@ from imgapi.core import aws
 from imgapi.core.errors import BadRequest
 from imgapi.core.parameters import STRING, URL_FORMAT, Param
 from imgapi.core.records import is_condition_failure, iso_at, now_iso
+from imgapi.core.request_body import closed_object
 from imgapi.core.settings import get_webhook_settings
 from imgapi.core.vocabulary import MAX_URL_CHARS
 from imgapi.core.webhooks import check_target, new_secret
@@ -90,7 +91,7 @@ def default_url(username: str) -> str | None:
 
 def set_default_url(username: str, body: object) -> dict:
     """PUT /api/v1/webhook-settings {"default_url": "https://..." | null}: checked as a submit's webhook_url is."""
-    if not isinstance(body, dict) or DEFAULT_URL.name not in body:
+    if DEFAULT_URL.name not in closed_object(body, (DEFAULT_URL.name,), '{"default_url": "https://..."}'):
         raise BadRequest('send {"default_url": "https://..."}, or null to remove it', code="missing_field")
     url = DEFAULT_URL.read(body[DEFAULT_URL.name])
     if url:
