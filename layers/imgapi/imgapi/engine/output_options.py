@@ -103,21 +103,21 @@ def _encode(rgb: np.ndarray, alpha: np.ndarray, fmt: str, channels: str, icc_pro
 
 
 def render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, *, input_size: tuple[int, int] | None = None,
-           background: np.ndarray | None = None, icc_profile: bytes | None = None) -> tuple[ImageOutput, Foreground]:
-    """The encoded result and the subject's box in it. `rgb`/`alpha` are the cut-out at the input's size (or at
-    the budget's, when `input_size` says what the input's was); `background` an RGB image to put behind.
-    With options.max_bytes, a result larger than that is rendered again from the same cut-out with fewer pixels
+           background: np.ndarray | None = None, icc_profile: bytes | None = None) -> ImageOutput:
+    """The encoded result, with the subject's box in it as its `foreground`. `rgb`/`alpha` are the cut-out at the
+    input's size (or at the budget's, when `input_size` says what the input's was); `background` an RGB image to
+    put behind. With options.max_bytes, a result larger than that is rendered again from the same cut-out with fewer pixels
     (resampled and encoded again; the cut-out is not made again) until it fits."""
-    output, foreground = _render(rgb, alpha, options, input_size, background, icc_profile)
+    output = _render(rgb, alpha, options, input_size, background, icc_profile)
     while options.max_bytes and len(output.data) > options.max_bytes and output.width * output.height > 1:
         budget = int(output.width * output.height * options.max_bytes / len(output.data) * 0.95)  # ~ bytes per pixel
         options = replace(options, max_pixels=max(1, budget))
-        output, foreground = _render(rgb, alpha, options, input_size, background, icc_profile)
-    return output, foreground
+        output = _render(rgb, alpha, options, input_size, background, icc_profile)
+    return output
 
 
 def _render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, input_size: tuple[int, int] | None,
-            background: np.ndarray | None, icc_profile: bytes | None) -> tuple[ImageOutput, Foreground]:
+            background: np.ndarray | None, icc_profile: bytes | None) -> ImageOutput:
     height, width = alpha.shape
     input_size = input_size or (width, height)
     size = fit_pixels((width, height), options.max_pixels)
@@ -136,7 +136,6 @@ def _render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, input_si
         rgb, alpha = _place(rgb, alpha, box, options)
         box = _bbox(alpha)
     top, left, bottom, right = box or (0, 0, 0, 0)
-    foreground = Foreground(top, left, right - left, bottom - top)
     if options.channels != "alpha":
         if background is not None:
             from imgapi.engine.compose import change_background  # compose imports pipeline, as this module does
@@ -145,5 +144,5 @@ def _render(rgb: np.ndarray, alpha: np.ndarray, options: OutputOptions, input_si
         elif options.bg_color is not None:
             rgb, alpha = apply_background_colour(rgb, alpha, options.bg_color)
     output = _encode(rgb, alpha, options.format, options.channels, icc_profile)
-    output.foreground = foreground
-    return output, foreground
+    output.foreground = Foreground(top, left, right - left, bottom - top)
+    return output

@@ -188,7 +188,7 @@ def cut_out(data: bytes, config: RemovalConfig, level: EnhanceLevel | None, *, m
         from imgapi.engine.output_options import render  # it builds on this module's encoders
         with stage("encode"):
             return render(rgb, alpha, options, input_size=(width, height), background=background,
-                          icc_profile=icc_profile)[0]
+                          icc_profile=icc_profile)
     with stage("composite"):
         if config.bgcolor:
             rgb, alpha = apply_background_colour(rgb, alpha, config.bgcolor)
