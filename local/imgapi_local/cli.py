@@ -131,29 +131,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
                 print(f"{key['id']:<36}  {key['prefix']:<13}  {key['created_at']:<24}  "
                       f"{key['last_used_at'] or 'never':<24}  {key['name']}")
         else:
-            response = api.http.request("DELETE", f"{api.url}/api/v1/api-keys/{args.id}",
-                                        headers={"Authorization": f"Bearer {api.token}"})
-            if response.status_code != 204:
-                raise Failure(f"{response.json().get('error', response.text)} (HTTP {response.status_code})")
+            api.call("DELETE", f"/api/v1/api-keys/{args.id}")
             print(f"API key {args.id} revoked")
     except Failure as failure:
         print(f"imgapi keys: {failure.message}", file=sys.stderr)
         return 2
     return 0
-
-
-def _post_account(api, path: str, body: dict | None = None) -> None:
-    """POST one of the account's routes (answered 204), as the logged-in user."""
-    from .client import Failure
-
-    response = api.http.request("POST", f"{api.url}{path}", headers={"Authorization": f"Bearer {api.token}"},
-                                json=body)
-    if response.status_code != 204:
-        try:
-            reason = response.json().get("error", response.text)
-        except ValueError:
-            reason = response.text
-        raise Failure(f"{reason} (HTTP {response.status_code})")
 
 
 def _cmd_logout(args: argparse.Namespace) -> int:
@@ -162,7 +145,7 @@ def _cmd_logout(args: argparse.Namespace) -> int:
 
     if args.everywhere:
         url, token = saved_login(args.url)
-        _post_account(Api(url, token, Http(attempts=args.retries)), "/api/v1/auth/logout-all")
+        Api(url, token, Http(attempts=args.retries)).call("POST", "/api/v1/auth/logout-all")
         forget_login(url)
         print(f"logged out of {url} everywhere: every token issued so far is refused; API keys still work "
               "(`imgapi keys revoke`)")
@@ -176,7 +159,7 @@ def _cmd_logout(args: argparse.Namespace) -> int:
 
 def _cmd_password(args: argparse.Namespace) -> int:
     """A new password (POST /api/v1/auth/password): every earlier token is revoked, so log in again with it."""
-    from .client import Api, Failure, Http, login, save_login, saved_login, saved_username
+    from .client import Failure, Http, error_of, login, save_login, saved_login, saved_username
 
     url, token = saved_login(args.url)
     if args.password_stdin:  # two lines: the current password, then the new one
@@ -185,9 +168,13 @@ def _cmd_password(args: argparse.Namespace) -> int:
         current, new = getpass.getpass("current password: "), getpass.getpass("new password: ")
         if getpass.getpass("new password again: ") != new:
             raise Failure("the new passwords differ; nothing was changed")
-    # One attempt: a wrong password counts towards the lock-out, and 429 means wait minutes, not retry.
-    _post_account(Api(url, token, Http(attempts=1)), "/api/v1/auth/password",
-                  {"current_password": current, "new_password": new})
+    # One attempt: a wrong password counts towards the lock-out, and 429 means wait minutes, not retry. Not Api.call:
+    # its 401 says "log in again", and here a 401 is the current password being wrong.
+    response = Http(attempts=1).request("POST", f"{url}/api/v1/auth/password",
+                                        headers={"Authorization": f"Bearer {token}"},
+                                        json={"current_password": current, "new_password": new})
+    if response.status_code != 204:
+        raise Failure(f"{error_of(response)} (HTTP {response.status_code})")
     username = saved_username(url)
     if username is None:  # IMGAPI_TOKEN, no saved login: nothing to log in as
         print(f"password changed; every earlier token is refused: log in again (`imgapi client login --url {url}`)")

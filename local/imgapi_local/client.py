@@ -175,7 +175,7 @@ def _short(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _error_of(response: requests.Response) -> str:
+def error_of(response: requests.Response) -> str:
     """The reason an API (JSON) or S3 (XML) error gives."""
     try:
         body = response.json()
@@ -193,18 +193,18 @@ class Api:
         response = self.http.request(method, self.url + path, headers={"Authorization": f"Bearer {self.token}",
                                                                        **kwargs.pop("headers", {})}, **kwargs)
         if response.status_code == 401:  # not the file's fault: a run after logging in again retries it
-            raise Failure(f"the API refused the token ({_error_of(response)}): run `imgapi client login` again",
+            raise Failure(f"the API refused the token ({error_of(response)}): run `imgapi client login` again",
                           final=False)
         if response.status_code >= 400:
-            raise Failure(f"{_error_of(response)} (HTTP {response.status_code})",
+            raise Failure(f"{error_of(response)} (HTTP {response.status_code})",
                           final=response.status_code < 500 and response.status_code != 429)
-        return response.json()
+        return response.json() if response.content else {}  # 204: done, nothing to say
 
 
 def login(url: str, username: str, password: str, http: Http) -> dict:
     response = http.request("POST", url.rstrip("/") + "/api/v1/login", json={"username": username, "password": password})
     if response.status_code != 200:
-        raise Failure(f"login refused: {_error_of(response)} (HTTP {response.status_code})")
+        raise Failure(f"login refused: {error_of(response)} (HTTP {response.status_code})")
     return response.json()
 
 
@@ -445,7 +445,7 @@ class Batch:
             for stream in opened:
                 stream.close()
         if response.status_code >= 300:  # 400: the file itself (EntityTooLarge ...); 403: e.g. the URL expired meanwhile
-            raise Failure(f"the upload was refused: {_error_of(response)} (HTTP {response.status_code})",
+            raise Failure(f"the upload was refused: {error_of(response)} (HTTP {response.status_code})",
                           final=response.status_code == 400)
         return answer["task_id"]
 
@@ -474,7 +474,7 @@ class Batch:
         target.parent.mkdir(parents=True, exist_ok=True)
         response = self.api.http.request("GET", result["url"], stream=True)
         if response.status_code != 200:
-            raise Failure(f"the result could not be downloaded: {_error_of(response)} (HTTP {response.status_code}); "
+            raise Failure(f"the result could not be downloaded: {error_of(response)} (HTTP {response.status_code}); "
                           "run again", final=False)
         partial = target.with_name(target.name + ".part")
         with partial.open("wb") as out:
