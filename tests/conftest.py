@@ -31,6 +31,7 @@ from imgapi_local.provision import provision, reset_caches  # noqa: E402
 from tests.support.in_memory_aws import in_memory_aws, share_botocore_models  # noqa: E402
 from tests.support.parsed_template import template  # noqa: E402
 from tests.support.u2net_model import build_u2net_like  # noqa: E402
+from tests.support.waiting import REAL_WORK_SECONDS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 share_botocore_models()
@@ -142,8 +143,18 @@ def bob(stack) -> str:
 
 def _forget_sessions() -> None:
     for pending in list(cutout._loading.values()):
-        pending.exception()  # a load under way (a worker's preload) ends first, so it cannot land after the clear
+        pending.exception(REAL_WORK_SECONDS)  # a load under way (a worker's preload) ends first, not after the clear
     cutout._sessions.clear()
+
+
+@pytest.fixture
+def isnet_model(tmp_path, monkeypatch, fresh_sessions) -> Path:
+    """rembg's isnet-general-use at its own path in a U2NET_HOME of its own: IS-Net's signature (1024x1024 input
+    named input_image, six outputs, mean 0.5, std 1.0, fp16 weights behind Casts), loaded afresh."""
+    path = tmp_path / "home" / "models" / "isnet-general-use" / "isnet-general-use.onnx"
+    build_u2net_like(path, side=1024, input_name="input_image", outputs=6, fp16=True)
+    monkeypatch.setenv("U2NET_HOME", str(tmp_path / "home"))
+    return path
 
 
 @pytest.fixture

@@ -56,12 +56,9 @@ def images():
 
 @pytest.fixture(autouse=True)
 def true_shapes(fake_dashscope):
-    """The shared fake answers with the shapes the models give (another test may have pinned a model's size)."""
-    pinned = dict(fake_dashscope.result_sizes)
-    fake_dashscope.result_sizes.clear()
+    """The shared fake answers with the shapes the models give: no test leaves a model's size pinned."""
+    assert fake_dashscope.result_sizes == {}, "a test left a result size pinned on the shared fake"
     fake_dashscope.reset_scripts()
-    yield
-    fake_dashscope.result_sizes.update(pinned)
 
 
 @pytest.fixture

@@ -44,8 +44,9 @@ def _download(url: str) -> Image.Image:
     return image
 
 
-def test_the_seed_clients_five_requests_with_a_token_finish_with_real_images(base_url, bodies, fake_dashscope):
-    fake_dashscope.result_sizes[IMAGEEDIT_MODEL] = (200, 150)
+def test_the_seed_clients_five_requests_with_a_token_finish_with_real_images(base_url, bodies, fake_dashscope,
+                                                                            monkeypatch):
+    monkeypatch.setitem(fake_dashscope.result_sizes, IMAGEEDIT_MODEL, (200, 150))  # undone after: the fake is shared
     token = login(base_url)
 
     def post(operation: str) -> tuple[str, requests.Response]:

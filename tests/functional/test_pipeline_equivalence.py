@@ -14,7 +14,6 @@ from imgapi.engine.enhance_levels import LEVELS, output_size
 from imgapi.engine.pipeline import run_combo, run_remove_bg
 from imgapi.jobs.removal_configs import RemovalConfig
 from tests.support.images import encode, portrait_array
-from tests.support.u2net_model import build_u2net_like
 
 pytestmark = pytest.mark.slow
 CONFIG = RemovalConfig(model="u2net")
@@ -71,12 +70,7 @@ def test_combo_matches_the_straightforward_pipeline_at_identical_dimensions(phot
 
 
 @pytest.fixture
-def isnet(tmp_path, monkeypatch):
-    """rembg's isnet-general-use at its own path: IS-Net's signature (1024x1024, mean 0.5, std 1.0, fp16 weights)."""
-    build_u2net_like(tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx", side=1024,
-                     input_name="input_image", outputs=6, fp16=True)
-    monkeypatch.setenv("U2NET_HOME", str(tmp_path))
-    monkeypatch.setattr(cutout, "_sessions", {})
+def isnet(isnet_model):
     return RemovalConfig(model="isnet-general-use")
 
 

@@ -19,7 +19,7 @@ from tests.functional.test_ingest import ingest_handler, put, s3_event
 from tests.support.images import portrait_jpeg, portrait_png
 from tests.support.seed_api import SEED_BODIES
 from tests.support.webhook_receiver import receiver, verified  # noqa: F401 - receiver is a fixture
-from tests.support.worker import drain, queue_depth, worker_handler
+from tests.support.worker import deliver, drain, queue_depth, worker_handler
 
 pytestmark = pytest.mark.slow
 
@@ -124,10 +124,16 @@ def test_a_completed_job_is_delivered_on_the_first_try_signed_and_with_the_job_v
 
 def test_a_500_and_a_timeout_are_retried_with_the_same_id_and_body_until_delivered(api, alice, local_targets,
                                                                                    receiver, monkeypatch):
-    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "2")  # the "slow" answer is held for 30 s; the others come at once
     server = receiver("500", "slow", "ok")
     task_id = submit_combo(api, alice, server.url).json()["task_id"]
     assert api.call("DELETE", f"/api/v1/jobs/{task_id}", token=alice).status == 202
+    queue, delivery = get_webhook_settings().queue_url, worker_handler("WebhookDeliveryFunction")
+    deliver(queue, delivery)  # the 500, at once
+    # Only the "slow" attempt (its answer is held for 30 s) gets a short timeout: the other two keep the default,
+    # which a loaded machine never turns into a timeout.
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "0.5")
+    deliver(queue, delivery)
+    monkeypatch.delenv("WEBHOOK_TIMEOUT_SECONDS")
     pump()
     secret = secret_of(api, alice)
     received = server.received
@@ -167,11 +173,16 @@ def test_a_target_that_became_private_is_refused_at_delivery(api, alice, local_t
     assert state["state"] == "failed" and state["last_status"] is None and "loopback" in state["last_error"]
 
 
-def test_the_job_ends_even_when_its_event_cannot_be_queued(api, alice, local_targets, monkeypatch):
+def test_the_job_ends_even_when_its_event_cannot_be_queued(api, alice, local_targets, monkeypatch, caplog):
+    webhook_queue = get_webhook_settings().queue_url
     task_id = submit_combo(api, alice, "http://127.0.0.1:9/hooks").json()["task_id"]
-    monkeypatch.setenv("WEBHOOK_QUEUE_URL", get_webhook_settings().queue_url + "-gone")
-    run_image_worker()
+    monkeypatch.setenv("WEBHOOK_QUEUE_URL", webhook_queue + "-gone")
+    # The job's end is written before its event is queued: what this checks is that the failure to queue stays the
+    # event's (logged), and is neither the job's message failing (a redelivery) nor an event sent anywhere.
+    assert drain(get_settings().image_queue_url, worker_handler()) == [{"batchItemFailures": []}]
     assert lifecycle.get_job(task_id)["status"] == "completed"
+    assert any("could not be queued" in record.getMessage() for record in caplog.records)
+    assert queue_depth(webhook_queue) == 0
     assert api.call("DELETE", f"/api/v1/jobs/{submit_combo(api, alice, 'http://127.0.0.1:9/h').json()['task_id']}",
                     token=alice).status == 202
 

@@ -7,69 +7,57 @@ from collections import Counter
 
 import numpy as np
 import onnx
-import pytest
 from PIL import Image
 
 from imgapi.engine import cutout, model_prep
 from tests.support.images import portrait_array
-from tests.support.u2net_model import build_u2net_like
 
 
-@pytest.fixture
-def isnet_home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    build_u2net_like(home / "models" / "isnet-general-use" / "isnet-general-use.onnx", side=1024,
-                     input_name="input_image", outputs=6, fp16=True)
-    monkeypatch.setenv("U2NET_HOME", str(home))
-    monkeypatch.setattr(cutout, "_sessions", {})
-    return home / "models" / "isnet-general-use" / "isnet-general-use.onnx"
+def test_prepare_folds_fp16_casts_into_float32_weights_and_checks_the_mask(isnet_model):
+    assert model_prep.prepared_model(isnet_model) is None
 
-
-def test_prepare_folds_fp16_casts_into_float32_weights_and_checks_the_mask(isnet_home):
-    assert model_prep.prepared_model(isnet_home) is None
-
-    report = model_prep.prepare(isnet_home)
+    report = model_prep.prepare(isnet_model)
 
     assert set(report["prepared"]) == {"portable", model_prep.isa()}
     for row in report["prepared"].values():
         assert row["mask_agreement"] == 1.0
-        graph = onnx.load(str(isnet_home.with_name(row["path"]))).graph
+        graph = onnx.load(str(isnet_model.with_name(row["path"]))).graph
         assert "Cast" not in Counter(node.op_type for node in graph.node)
         assert {t.data_type for t in graph.initializer} == {onnx.TensorProto.FLOAT}
-    path, complete = model_prep.prepared_model(isnet_home)
+    path, complete = model_prep.prepared_model(isnet_model)
     assert complete and path.name == report["prepared"][model_prep.isa()]["path"]
 
 
-def test_a_replaced_model_is_never_paired_with_its_old_prepared_graph(isnet_home):
-    model_prep.prepare(isnet_home)
-    stat = isnet_home.stat()
-    os.utime(isnet_home, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+def test_a_replaced_model_is_never_paired_with_its_old_prepared_graph(isnet_model):
+    model_prep.prepare(isnet_model)
+    stat = isnet_model.stat()
+    os.utime(isnet_model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
-    assert model_prep.prepared_model(isnet_home) is None
-    model_prep.prepare(isnet_home)  # preparing again replaces the stale graphs, it does not add to them
-    assert len(list(isnet_home.parent.glob("*.prepared-*"))) == 2
+    assert model_prep.prepared_model(isnet_model) is None
+    model_prep.prepare(isnet_model)  # preparing again replaces the stale graphs, it does not add to them
+    assert len(list(isnet_model.parent.glob("*.prepared-*"))) == 2
 
 
-def test_another_cpu_kind_gets_the_portable_graph(isnet_home, monkeypatch):
-    model_prep.prepare(isnet_home)
+def test_another_cpu_kind_gets_the_portable_graph(isnet_model, monkeypatch):
+    model_prep.prepare(isnet_model)
     monkeypatch.setattr(model_prep, "isa", lambda: "x86_64-elsewhere")
 
-    path, complete = model_prep.prepared_model(isnet_home)
+    path, complete = model_prep.prepared_model(isnet_model)
     assert not complete and ".prepared-portable-" in path.name
 
 
-def test_the_worker_session_loads_the_prepared_graph_with_rembgs_session_class(isnet_home):
+def test_the_worker_session_loads_the_prepared_graph_with_rembgs_session_class(isnet_model):
     from rembg.sessions.dis_general_use import DisSession
 
-    model_prep.prepare(isnet_home)
+    model_prep.prepare(isnet_model)
     session = cutout.get_session("isnet-general-use")
 
     assert isinstance(session, DisSession)
-    assert session.inner_session._model_path == str(model_prep.prepared_model(isnet_home)[0])
+    assert session.inner_session._model_path == str(model_prep.prepared_model(isnet_model)[0])
     # The mask is the one rembg's own predict() gives with the original file.
     image = Image.fromarray(portrait_array(200, 160))
     original = DisSession("isnet-general-use", None)
-    assert original.inner_session._model_path == str(isnet_home)
+    assert original.inner_session._model_path == str(isnet_model)
     theirs = np.asarray(original.predict(image)[0]).astype(int)
     ours = np.asarray(session.predict(image)[0]).astype(int)
     assert np.abs(ours - theirs).max() <= 1

@@ -56,12 +56,17 @@ def blocked(monkeypatch, fresh_sessions):  # fresh_sessions: a load another test
     monkeypatch.setattr(cutout, "Future", SeenFuture)
     SeenFuture.waiting = threading.Event()
 
+    made: list[BlockedLoad] = []
+
     def install(**options) -> BlockedLoad:
         load = BlockedLoad(**options)
+        made.append(load)
         monkeypatch.setattr(cutout, "_load_session", load)
         return load
 
-    return install
+    yield install
+    for load in made:  # a test that failed half-way leaves no load waiting for its release
+        load.release.set()
 
 
 def _in_thread(function, *args) -> Future:
