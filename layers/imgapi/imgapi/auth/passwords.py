@@ -1,6 +1,8 @@
 """Salted, deliberately slow password hashes (scrypt from the standard library)."""
 from __future__ import annotations
 
+import functools
+
 import base64
 import hashlib
 import hmac
@@ -37,5 +39,8 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Checked against when the user does not exist, so a failed login costs the same either way.
-DUMMY_HASH = hash_password("imgapi-dummy-password")
+@functools.cache
+def dummy_hash() -> str:
+    """Checked against when the user does not exist, so a failed login costs the same either way. Made on first
+    use: an scrypt hash at import would slow every HTTP function's cold start, most of which never log anyone in."""
+    return hash_password("imgapi-dummy-password")

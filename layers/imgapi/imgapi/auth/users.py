@@ -11,7 +11,7 @@ from imgapi.auth import api_keys
 from imgapi.core import aws
 from imgapi.core.errors import BadRequest, Conflict, NotFound
 from imgapi.core.records import is_condition_failure
-from imgapi.auth.passwords import DUMMY_HASH, hash_password, verify_password
+from imgapi.auth.passwords import dummy_hash, hash_password, verify_password
 from imgapi.core.settings import get_settings
 from imgapi.core.vocabulary import OPERATIONS
 
@@ -128,6 +128,6 @@ def authenticate(username: str, password: str) -> str | None:
     item = None
     if isinstance(username, str) and USERNAME_PATTERN.match(username):
         item = _table().get_item(Key={"username": username}).get("Item")
-    encoded = item["password_hash"] if item else DUMMY_HASH
+    encoded = item["password_hash"] if item else dummy_hash()
     ok = verify_password(password if isinstance(password, str) else "", encoded)
     return str(item.get(TOKEN_GENERATION, "")) if ok and item is not None else None
