@@ -41,7 +41,7 @@ def plan(rgb: np.ndarray, pad: dict[str, int]) -> tuple[list[tuple], int]:
     soft along the cut); and the blocks' size."""
     h, w = rgb.shape[:2]
     size = min(PATCH, h, w)
-    step = max(1, size - OVERLAP)
+    step = max(1, size - min(OVERLAP, size // 4))  # a thin image's small blocks overlap less: their count stays bounded
     height, width = h + pad["top"] + pad["bottom"], w + pad["left"] + pad["right"]
     top, left = pad["top"], pad["left"]
     canvas = np.zeros((height, width, 3), np.float32)
