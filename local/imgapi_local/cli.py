@@ -242,12 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     password = commands.add_parser("password", help="change your password (every earlier token is revoked)")
     password.add_argument("--password-stdin", action="store_true",
                           help="read the current password, then the new one, one a line, from standard input")
-    from .client import _guarded
+    from .client import guarded
 
     for sub, func in ((logout, _cmd_logout), (password, _cmd_password)):
         sub.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
         sub.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
-        sub.set_defaults(func=_guarded(func, f"imgapi {sub.prog.split()[-1]}"))
+        sub.set_defaults(func=guarded(func, f"imgapi {sub.prog.split()[-1]}"))
 
     dev = commands.add_parser("dev", help="serve the whole API on localhost over an in-process AWS")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -570,7 +570,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     log_in.add_argument("--username", required=True)
     log_in.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     log_in.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
-    log_in.set_defaults(func=_guarded(cmd_login))
+    log_in.set_defaults(func=guarded(cmd_login))
     run = sub.add_parser("run", help="process a file or a folder (recursively) and download the results")
     run.add_argument("operation", help="combo or remove_bg")
     run.add_argument("path", help="an image, or a folder of images")
@@ -583,15 +583,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--retries", type=int, default=5, help="attempts per request on transient errors (default 5)")
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one job (default 900)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars: one line per file")
-    run.set_defaults(func=_guarded(cmd_run))
+    run.set_defaults(func=guarded(cmd_run))
     cancel = sub.add_parser("cancel", help="cancel pending or processing jobs by their task id")
     cancel.add_argument("task_id", nargs="+", help="a job's task id, as the API answered it")
     cancel.add_argument("--url", help="the API's base URL (default: the one logged in to last)")
     cancel.add_argument("--retries", type=int, default=5, help=argparse.SUPPRESS)
-    cancel.set_defaults(func=_guarded(cmd_cancel))
+    cancel.set_defaults(func=guarded(cmd_cancel))
 
 
-def _guarded(command: Callable[[argparse.Namespace], int], name: str = "imgapi client") -> Callable[[argparse.Namespace], int]:
+def guarded(command: Callable[[argparse.Namespace], int], name: str = "imgapi client") -> Callable[[argparse.Namespace], int]:
     """The command, its Failure said on standard error as `NAME: ...` (exit status 2)."""
     def run(args: argparse.Namespace) -> int:
         try:

@@ -84,10 +84,10 @@ def next_delay(schedule: tuple[int, ...], failed_attempts: int) -> int | None:
     return schedule[failed_attempts - 1] if 1 <= failed_attempts <= len(schedule) else None
 
 
-def sqs_step(remaining_seconds: float) -> tuple[int, int]:
-    """(DelaySeconds for this message, seconds still to wait when it arrives): SQS waits 15 minutes at most."""
-    step = min(max(0, int(remaining_seconds + 0.999)), SQS_MAX_DELAY_SECONDS)
-    return step, max(0, int(remaining_seconds + 0.999) - step)
+def sqs_step(remaining_seconds: float) -> int:
+    """DelaySeconds for a message due in `remaining_seconds`: SQS waits 15 minutes at most, so a longer wait is taken
+    in steps (the message, arriving early, is sent on again for what is left)."""
+    return min(max(0, int(remaining_seconds + 0.999)), SQS_MAX_DELAY_SECONDS)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def refund(charge: Charge) -> None:
     if charge.rate_slot:
         key, slot, stamp = charge.rate_slot
         try:
-            written = client.update_item(TableName=table_name, Key={"counter": {"S": key}}, UpdateExpression="REMOVE #t",
+            client.update_item(TableName=table_name, Key={"counter": {"S": key}}, UpdateExpression="REMOVE #t",
                                ConditionExpression="#t = :mine", ExpressionAttributeNames={"#t": slot},
                                ExpressionAttributeValues={":mine": {"N": stamp}})
         except ClientError as exc:

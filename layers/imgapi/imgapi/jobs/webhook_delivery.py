@@ -27,15 +27,15 @@ from imgapi.core.records import iso_at
 from imgapi.core.settings import get_webhook_settings
 from imgapi.jobs import job_views, lifecycle
 
-PENDING, RETRYING, DELIVERED, FAILED = "pending", "retrying", "delivered", "failed"
+RETRYING, DELIVERED, FAILED = "retrying", "delivered", "failed"  # and "pending", before any attempt (job_views)
 
 # Looked up at each call, so tests can drive retries with a clock of their own.
 clock = time.time
 
 
 def _send(queue_url: str, message: dict, delay: float) -> None:
-    step, _ = webhooks.sqs_step(delay)
-    aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(message), DelaySeconds=step)
+    aws.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(message),
+                                   DelaySeconds=webhooks.sqs_step(delay))
 
 
 def event_of(job: dict, message: dict) -> dict:
